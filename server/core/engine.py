@@ -1,0 +1,641 @@
+"""The exchange core: a pure, deterministic state machine.
+
+``Core.apply(command, ts_ms)`` returns the events the command caused. Nothing in here reads a
+clock, touches a file or socket, or draws a random number: the sequencer stamps ``ts_ms``.
+Given the same commands and times, two cores reach the same ``state_hash()``.
+
+Money rules (DESIGN.md, "Money"):
+- a buy order locks ``qty * price // scale`` quote (exact, by market validation); a sell
+  locks ``qty`` base;
+- a taker order's full requirement is checked up front; it locks only what rests;
+- a fill moves exactly ``qty`` base and ``qty * maker_price // scale`` quote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from collections.abc import Callable
+from typing import Any
+
+from server.core import snapshot as snap
+from server.core.accounts import Account, Withdrawal
+from server.core.book import BookSide, Level, Market, Order, Token
+from server.core.commands import (
+    MAX_BATCH,
+    AdvanceTime,
+    Batch,
+    Cancel,
+    CancelAll,
+    Command,
+    Deposit,
+    ListMarket,
+    ListToken,
+    Place,
+    Replace,
+    SetTakerLimit,
+    Withdraw,
+)
+from server.core.enums import (
+    CancelReason,
+    ExpireReason,
+    OrderType,
+    SelfTradePrevention,
+    Side,
+    TimeInForce,
+)
+from server.core.events import (
+    BalanceChanged,
+    DepositCredited,
+    Event,
+    Fill,
+    MarketListed,
+    OrderAccepted,
+    OrderCancelled,
+    OrderExpired,
+    OrderReplaced,
+    Rejected,
+    TakerLimitSet,
+    TokenListed,
+    WithdrawalAuthorised,
+)
+from server.core.rejects import RejectCode as R
+
+__all__ = ["MAX_CLIENT_ORDER_ID", "MAX_DECIMALS", "UINT256_MAX", "Core"]
+
+UINT256_MAX = 2**256 - 1
+MAX_DECIMALS = 36
+MAX_CLIENT_ORDER_ID = 64
+
+BUY = Side.BUY
+GTC = TimeInForce.GTC
+IOC = TimeInForce.IOC
+FOK = TimeInForce.FOK
+POST_ONLY = TimeInForce.POST_ONLY
+EXPIRE_MAKER = SelfTradePrevention.EXPIRE_MAKER
+EXPIRE_TAKER = SelfTradePrevention.EXPIRE_TAKER
+
+
+class _Reject(Exception):
+    """Internal: abandons a command before it changed anything."""
+
+    def __init__(self, code: R) -> None:
+        self.code = code
+
+
+class Core:
+    """Markets, books, accounts, deposits seen and withdrawal authorisations."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, Token] = {}
+        self.markets: dict[str, Market] = {}
+        self.accounts: dict[str, Account] = {}
+        self.orders: dict[int, Order] = {}  # every open order, by id
+        self.withdrawals: dict[int, Withdrawal] = {}
+        self.next_order_id = 1
+        self.next_withdrawal_id = 1
+        self.last_deposit_id = 0
+        self._coids: dict[tuple[str, str], int] = {}  # (account, client_order_id) -> order id
+        self._expiries: list[tuple[int, int]] = []  # heap of (expires_at_ms, order id)
+        self._events: list[Event] = []
+        self._touched: dict[tuple[str, str], Account] = {}
+        self._handlers: dict[type, Callable[[Any, int], None]] = {
+            Place: self._place,
+            Replace: self._replace,
+            Cancel: self._cancel,
+            CancelAll: self._cancel_all,
+            Batch: self._batch,
+            Deposit: self._deposit,
+            Withdraw: self._withdraw,
+            SetTakerLimit: self._set_taker_limit,
+            ListToken: self._list_token,
+            ListMarket: self._list_market,
+            AdvanceTime: self._advance_time,
+        }
+
+    # ------------------------------------------------------------------ entry point
+
+    def apply(self, command: Command, ts_ms: int) -> list[Event]:
+        """Apply one command at time ``ts_ms`` (non-decreasing); return its events.
+
+        Good-til-time orders due at ``ts_ms`` expire first. A rejected command changes
+        nothing and yields a single ``Rejected`` event (besides any expiries).
+        """
+        events: list[Event] = []
+        self._events = events
+        if self._expiries and self._expiries[0][0] <= ts_ms:
+            self._expire_due(ts_ms)
+        self._handlers[type(command)](command, ts_ms)
+        if self._touched:
+            self._flush_balances()
+        return events
+
+    # ------------------------------------------------------------------ queries
+
+    def balance(self, account: str, token: str) -> tuple[int, int]:
+        """(balance, locked) of an account in a token."""
+        a = self.accounts.get(account)
+        if a is None:
+            return 0, 0
+        return a.balances.get(token, 0), a.locked.get(token, 0)
+
+    def open_orders(self, account: str, market: str = "") -> list[Order]:
+        a = self.accounts.get(account)
+        if a is None:
+            return []
+        return [o for o in a.orders.values() if not market or o.market == market]
+
+    def order_lock(self, order: Order) -> tuple[str, int]:
+        """(token, amount) that an open order locks."""
+        m = self.markets[order.market]
+        if order.side is BUY:
+            return m.quote, order.qty * order.price // m.scale
+        return m.base, order.qty
+
+    def snapshot(self) -> bytes:
+        """The whole state in canonical bytes (the snapshot and state hash input)."""
+        return snap.encode(self)
+
+    @classmethod
+    def restore(cls, data: bytes) -> Core:
+        core = cls()
+        snap.decode_into(core, data)
+        return core
+
+    def state_hash(self) -> str:
+        return hashlib.sha256(self.snapshot()).hexdigest()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _reject(
+        self, action: str, account: str, code: R, order_id: int = 0, client_order_id: str = ""
+    ) -> None:
+        self._events.append(Rejected(action, account, code, order_id, client_order_id))
+
+    def _flush_balances(self) -> None:
+        append = self._events.append
+        for (account_id, token), a in self._touched.items():
+            append(
+                BalanceChanged(account_id, token, a.balances.get(token, 0), a.locked.get(token, 0))
+            )
+        self._touched = {}
+
+    def _check_price_qty(self, m: Market, price: int, qty: int) -> None:
+        if qty <= 0:
+            raise _Reject(R.INVALID_QUANTITY)
+        if price <= 0:
+            raise _Reject(R.INVALID_PRICE)
+        if qty > UINT256_MAX or price > UINT256_MAX:
+            raise _Reject(R.VALUE_OUT_OF_RANGE)
+        if price % m.tick:
+            raise _Reject(R.PRICE_OFF_TICK)
+        if qty % m.lot:
+            raise _Reject(R.QUANTITY_OFF_LOT)
+        if qty < m.min_qty:
+            raise _Reject(R.BELOW_MIN_SIZE)
+        if qty * price // m.scale > UINT256_MAX:
+            raise _Reject(R.VALUE_OUT_OF_RANGE)
+
+    def _find(self, account: str, market: str, order_id: int, coid: str) -> Order:
+        """An open order of ``account`` in ``market``; another account's order is 'not found'
+        too, so that nobody can probe the book for other accounts' orders."""
+        if order_id:
+            o = self.orders.get(order_id)
+        else:
+            oid = self._coids.get((account, coid)) if coid else None
+            o = self.orders.get(oid) if oid else None
+        if o is None or o.account != account or o.market != market:
+            raise _Reject(R.ORDER_NOT_FOUND)
+        return o
+
+    def _market(self, market: str) -> Market:
+        m = self.markets.get(market)
+        if m is None:
+            raise _Reject(R.UNKNOWN_MARKET)
+        return m
+
+    def _rest(self, o: Order, m: Market, a: Account) -> None:
+        """Put an order at the back of its level, register it, and lock what it needs."""
+        if o.side is BUY:
+            bs, key, tok, lock = m.bids, -o.price, m.quote, o.qty * o.price // m.scale
+        else:
+            bs, key, tok, lock = m.asks, o.price, m.base, o.qty
+        level = bs.levels.get(key)
+        if level is None:
+            level = bs.levels[key] = Level(o.price)
+            bs.keys.add(key)
+        level.orders[o.id] = o
+        level.qty += o.qty
+        self.orders[o.id] = o
+        a.orders[o.id] = o
+        if o.client_order_id:
+            self._coids[(a.id, o.client_order_id)] = o.id
+        if o.expires_at_ms:
+            heapq.heappush(self._expiries, (o.expires_at_ms, o.id))
+        a.locked[tok] = a.locked.get(tok, 0) + lock
+        self._touched[(a.id, tok)] = a
+
+    def _unrest(self, o: Order, m: Market) -> Account:
+        """Take an order out of the book and registries, and unlock what it still locks."""
+        if o.side is BUY:
+            bs, key, tok, lock = m.bids, -o.price, m.quote, o.qty * o.price // m.scale
+        else:
+            bs, key, tok, lock = m.asks, o.price, m.base, o.qty
+        level = bs.levels[key]
+        del level.orders[o.id]
+        level.qty -= o.qty
+        if not level.orders:
+            del bs.levels[key]
+            bs.keys.remove(key)
+        del self.orders[o.id]
+        a = self.accounts[o.account]
+        del a.orders[o.id]
+        if o.client_order_id:
+            del self._coids[(a.id, o.client_order_id)]
+        if lock:
+            a.locked[tok] -= lock
+            self._touched[(a.id, tok)] = a
+        return a
+
+    def _expire_due(self, ts_ms: int) -> None:
+        heap = self._expiries
+        while heap and heap[0][0] <= ts_ms:
+            exp, oid = heapq.heappop(heap)
+            o = self.orders.get(oid)
+            if o is not None and o.expires_at_ms == exp:
+                self._unrest(o, self.markets[o.market])
+                self._events.append(
+                    OrderExpired(o.id, o.account, o.market, o.qty, ExpireReason.GTT)
+                )
+
+    # ------------------------------------------------------------------ matching
+
+    def _fillable(self, taker: Order, opp: BookSide, limit_key: int) -> int:
+        """How much a FOK order would fill now, honouring its self-trade prevention."""
+        total = 0
+        for key in opp.keys:
+            if key > limit_key:
+                break
+            for maker in opp.levels[key].orders.values():
+                if maker.account == taker.account:
+                    if taker.stp is EXPIRE_MAKER:
+                        continue
+                    return total
+                total += maker.qty
+                if total >= taker.qty:
+                    return total
+        return total
+
+    def _match(self, t: Order, m: Market, ta: Account, opp: BookSide, limit_key: int) -> bool:
+        """Trade ``t`` against the opposite side while prices cross.
+
+        Returns True when self-trade prevention killed the taker's remainder.
+        """
+        keys = opp.keys
+        levels = opp.levels
+        scale = m.scale
+        base = m.base
+        quote = m.quote
+        taker_buys = t.side is BUY
+        accounts = self.accounts
+        touched = self._touched
+        append = self._events.append
+        while t.qty and keys and keys[0] <= limit_key:
+            level = levels[keys[0]]
+            orders = level.orders
+            price = level.price
+            while t.qty and orders:
+                maker = next(iter(orders.values()))
+                if maker.account == t.account:
+                    stp = t.stp
+                    if stp is not EXPIRE_TAKER:
+                        self._unrest(maker, m)
+                        append(
+                            OrderExpired(
+                                maker.id, maker.account, m.id, maker.qty, ExpireReason.SELF_TRADE
+                            )
+                        )
+                    if stp is not EXPIRE_MAKER:
+                        return True
+                    continue
+                q = t.qty if t.qty < maker.qty else maker.qty
+                quote_qty = q * price // scale
+                ma = accounts[maker.account]
+                if taker_buys:
+                    buyer, seller = ta, ma
+                    ma.locked[base] -= q
+                else:
+                    buyer, seller = ma, ta
+                    ma.locked[quote] -= quote_qty
+                bb = buyer.balances
+                bb[base] = bb.get(base, 0) + q
+                bb[quote] = bb.get(quote, 0) - quote_qty
+                sb = seller.balances
+                sb[base] = sb.get(base, 0) - q
+                sb[quote] = sb.get(quote, 0) + quote_qty
+                touched[(buyer.id, base)] = buyer
+                touched[(buyer.id, quote)] = buyer
+                touched[(seller.id, base)] = seller
+                touched[(seller.id, quote)] = seller
+                maker.qty -= q
+                maker.filled += q
+                level.qty -= q
+                t.qty -= q
+                t.filled += q
+                append(
+                    Fill(
+                        m.id,
+                        price,
+                        q,
+                        quote_qty,
+                        t.side,
+                        maker.id,
+                        maker.account,
+                        maker.qty,
+                        t.id,
+                        t.account,
+                        t.qty,
+                    )
+                )
+                if not maker.qty:
+                    self._unrest(maker, m)
+        return False
+
+    def _execute(self, o: Order, m: Market, a: Account) -> None:
+        """Match an order that is not in the book, then rest or expire what is left."""
+        if o.side is BUY:
+            opp, limit_key = m.asks, o.price
+        else:
+            opp, limit_key = m.bids, -o.price
+        if opp.keys and opp.keys[0] <= limit_key and self._match(o, m, a, opp, limit_key):
+            self._events.append(OrderExpired(o.id, o.account, m.id, o.qty, ExpireReason.SELF_TRADE))
+            return
+        if o.qty:
+            if o.tif is GTC or o.tif is POST_ONLY:
+                self._rest(o, m, a)
+            else:
+                self._events.append(OrderExpired(o.id, o.account, m.id, o.qty, ExpireReason.IOC))
+
+    # ------------------------------------------------------------------ order commands
+
+    def _place(self, c: Place, ts_ms: int) -> None:
+        try:
+            self._do_place(c, ts_ms)
+        except _Reject as r:
+            self._reject("place", c.account, r.code, 0, c.client_order_id)
+
+    def _do_place(self, c: Place, ts_ms: int) -> None:
+        m = self._market(c.market)
+        price = c.price
+        qty = c.qty
+        self._check_price_qty(m, price, qty)
+        tif = c.tif
+        if c.order_type is OrderType.MARKET and tif is not IOC and tif is not FOK:
+            raise _Reject(R.INVALID_TIME_IN_FORCE)
+        if c.expires_at_ms and (tif is IOC or tif is FOK or c.expires_at_ms <= ts_ms):
+            raise _Reject(R.INVALID_EXPIRY)
+        if c.expires_at_ms < 0 or c.expires_at_ms > UINT256_MAX:
+            raise _Reject(R.INVALID_EXPIRY)
+        coid = c.client_order_id
+        if coid:
+            if len(coid) > MAX_CLIENT_ORDER_ID:
+                raise _Reject(R.INVALID_CLIENT_ORDER_ID)
+            if (c.account, coid) in self._coids:
+                raise _Reject(R.DUPLICATE_CLIENT_ORDER_ID)
+        a = self.accounts.get(c.account)
+        if c.side is BUY:
+            need_tok, need, opp, limit_key = m.quote, qty * price // m.scale, m.asks, price
+        else:
+            need_tok, need, opp, limit_key = m.base, qty, m.bids, -price
+        if a is None or a.available(need_tok) < need:
+            raise _Reject(R.INSUFFICIENT_BALANCE)
+        crosses = bool(opp.keys) and opp.keys[0] <= limit_key
+        if tif is POST_ONLY and crosses:
+            raise _Reject(R.POST_ONLY_WOULD_CROSS)
+        oid = self.next_order_id
+        self.next_order_id = oid + 1
+        o = Order(
+            oid,
+            c.account,
+            m.id,
+            c.side,
+            price,
+            qty,
+            tif,
+            c.order_type,
+            coid,
+            c.stp,
+            c.expires_at_ms,
+        )
+        self._events.append(
+            OrderAccepted(
+                oid,
+                c.account,
+                m.id,
+                c.side,
+                price,
+                qty,
+                tif,
+                c.order_type,
+                coid,
+                c.expires_at_ms,
+            )
+        )
+        if tif is FOK and (not crosses or self._fillable(o, opp, limit_key) < qty):
+            self._events.append(OrderExpired(oid, c.account, m.id, qty, ExpireReason.FOK))
+            return
+        self._execute(o, m, a)
+
+    def _cancel(self, c: Cancel, ts_ms: int) -> None:
+        try:
+            m = self._market(c.market)
+            o = self._find(c.account, c.market, c.order_id, c.client_order_id)
+        except _Reject as r:
+            self._reject("cancel", c.account, r.code, c.order_id, c.client_order_id)
+            return
+        self._unrest(o, m)
+        self._events.append(OrderCancelled(o.id, o.account, o.market, o.qty, CancelReason.USER))
+
+    def _cancel_all(self, c: CancelAll, ts_ms: int) -> None:
+        if c.market and c.market not in self.markets:
+            self._reject("cancel_all", c.account, R.UNKNOWN_MARKET)
+            return
+        for o in self.open_orders(c.account, c.market):
+            self._unrest(o, self.markets[o.market])
+            self._events.append(
+                OrderCancelled(o.id, o.account, o.market, o.qty, CancelReason.CANCEL_ALL)
+            )
+
+    def _replace(self, c: Replace, ts_ms: int) -> None:
+        try:
+            self._do_replace(c)
+        except _Reject as r:
+            self._reject("replace", c.account, r.code, c.order_id, c.client_order_id)
+
+    def _do_replace(self, c: Replace) -> None:
+        m = self._market(c.market)
+        o = self._find(c.account, c.market, c.order_id, c.client_order_id)
+        if c.side is not o.side:
+            raise _Reject(R.REPLACE_SIDE_MISMATCH)
+        price = c.price
+        qty = c.qty
+        self._check_price_qty(m, price, qty)
+        a = self.accounts[o.account]
+        if price == o.price and qty <= o.qty:
+            # Same price, not larger: keep queue priority, unlock the difference.
+            if qty < o.qty:
+                diff = o.qty - qty
+                if o.side is BUY:
+                    tok, unlock = m.quote, o.qty * price // m.scale - qty * price // m.scale
+                    m.bids.levels[-price].qty -= diff
+                else:
+                    tok, unlock = m.base, diff
+                    m.asks.levels[price].qty -= diff
+                o.qty = qty
+                a.locked[tok] -= unlock
+                self._touched[(a.id, tok)] = a
+            self._events.append(OrderReplaced(o.id, o.account, m.id, o.side, price, qty, True))
+            return
+        if o.side is BUY:
+            tok, old, new, opp, limit_key = (
+                m.quote,
+                o.qty * o.price // m.scale,
+                qty * price // m.scale,
+                m.asks,
+                price,
+            )
+        else:
+            tok, old, new, opp, limit_key = m.base, o.qty, qty, m.bids, -price
+        if a.available(tok) + old < new:
+            raise _Reject(R.INSUFFICIENT_BALANCE)
+        if o.tif is POST_ONLY and opp.keys and opp.keys[0] <= limit_key:
+            raise _Reject(R.POST_ONLY_WOULD_CROSS)
+        self._unrest(o, m)
+        o.price = price
+        o.qty = qty
+        self._events.append(OrderReplaced(o.id, o.account, m.id, o.side, price, qty, False))
+        self._execute(o, m, a)
+
+    def _batch(self, c: Batch, ts_ms: int) -> None:
+        actions = c.actions
+        if len(actions) > MAX_BATCH:
+            self._reject("batch", c.account, R.BATCH_TOO_LARGE)
+            return
+        if not actions or any(type(x) not in _BATCHABLE or x.account != c.account for x in actions):
+            self._reject("batch", c.account, R.INVALID_BATCH)
+            return
+        handlers = self._handlers
+        for x in actions:
+            handlers[type(x)](x, ts_ms)
+
+    # ------------------------------------------------------------------ money commands
+
+    def _check_amount(self, token: str, amount: int) -> None:
+        if amount <= 0:
+            raise _Reject(R.INVALID_AMOUNT)
+        if amount > UINT256_MAX:
+            raise _Reject(R.VALUE_OUT_OF_RANGE)
+        if token not in self.tokens:
+            raise _Reject(R.UNKNOWN_TOKEN)
+
+    def _account(self, account: str) -> Account:
+        a = self.accounts.get(account)
+        if a is None:
+            a = self.accounts[account] = Account(account)
+        return a
+
+    def _deposit(self, c: Deposit, ts_ms: int) -> None:
+        try:
+            self._check_amount(c.token, c.amount)
+            if c.deposit_id <= self.last_deposit_id:
+                raise _Reject(R.DUPLICATE_DEPOSIT)
+            if c.deposit_id != self.last_deposit_id + 1:
+                raise _Reject(R.DEPOSIT_OUT_OF_ORDER)
+        except _Reject as r:
+            self._reject("deposit", c.account, r.code)
+            return
+        a = self._account(c.account)
+        a.balances[c.token] = a.balances.get(c.token, 0) + c.amount
+        self.last_deposit_id = c.deposit_id
+        self._touched[(a.id, c.token)] = a
+        self._events.append(DepositCredited(c.account, c.token, c.amount, c.deposit_id))
+
+    def _withdraw(self, c: Withdraw, ts_ms: int) -> None:
+        a = self.accounts.get(c.account)
+        try:
+            self._check_amount(c.token, c.amount)
+            # Credit is for trading, never for taking money out.
+            if a is None or a.free(c.token) < c.amount:
+                raise _Reject(R.INSUFFICIENT_BALANCE)
+        except _Reject as r:
+            self._reject("withdraw", c.account, r.code)
+            return
+        assert a is not None
+        a.balances[c.token] -= c.amount
+        wid = self.next_withdrawal_id
+        self.next_withdrawal_id = wid + 1
+        self.withdrawals[wid] = Withdrawal(wid, c.account, c.token, c.amount)
+        self._touched[(a.id, c.token)] = a
+        self._events.append(WithdrawalAuthorised(wid, c.account, c.token, c.amount))
+
+    def _set_taker_limit(self, c: SetTakerLimit, ts_ms: int) -> None:
+        try:
+            if c.limit < 0:
+                raise _Reject(R.INVALID_AMOUNT)
+            if c.limit > UINT256_MAX:
+                raise _Reject(R.VALUE_OUT_OF_RANGE)
+            if c.token not in self.tokens:
+                raise _Reject(R.UNKNOWN_TOKEN)
+            a = self.accounts.get(c.account)
+            if a is not None and a.free(c.token) + c.limit < 0:
+                raise _Reject(R.LIMIT_BELOW_EXPOSURE)
+        except _Reject as r:
+            self._reject("set_taker_limit", c.account, r.code)
+            return
+        a = self._account(c.account)
+        if c.limit:
+            a.credit[c.token] = c.limit
+        else:
+            a.credit.pop(c.token, None)
+        self._events.append(TakerLimitSet(c.account, c.token, c.limit))
+
+    # ------------------------------------------------------------------ operator commands
+
+    def _list_token(self, c: ListToken, ts_ms: int) -> None:
+        if c.token in self.tokens:
+            self._reject("list_token", "", R.TOKEN_EXISTS)
+        elif not c.token or not 0 <= c.decimals <= MAX_DECIMALS:
+            self._reject("list_token", "", R.INVALID_TOKEN)
+        else:
+            self.tokens[c.token] = Token(c.token, c.symbol, c.decimals)
+            self._events.append(TokenListed(c.token, c.symbol, c.decimals))
+
+    def _list_market(self, c: ListMarket, ts_ms: int) -> None:
+        if c.market in self.markets:
+            self._reject("list_market", "", R.MARKET_EXISTS)
+            return
+        base = self.tokens.get(c.base)
+        quote = self.tokens.get(c.quote)
+        if (
+            not c.market
+            or base is None
+            or quote is None
+            or base is quote
+            or not 0 < c.tick <= UINT256_MAX
+            or not 0 < c.lot <= UINT256_MAX
+            or not 0 < c.min_qty <= UINT256_MAX
+            or c.min_qty % c.lot
+            or (c.lot * c.tick) % 10**base.decimals
+        ):
+            self._reject("list_market", "", R.INVALID_MARKET)
+            return
+        self.markets[c.market] = Market(c.market, base, quote, c.tick, c.lot, c.min_qty, c.lit)
+        self._events.append(
+            MarketListed(c.market, c.base, c.quote, c.tick, c.lot, c.min_qty, c.lit)
+        )
+
+    def _advance_time(self, c: AdvanceTime, ts_ms: int) -> None:
+        """Expiry already ran in ``apply``; the command carries nothing else."""
+
+
+_BATCHABLE = (Place, Cancel, Replace)
