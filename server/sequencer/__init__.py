@@ -5,7 +5,7 @@ group commit; ``snapshots`` stores sealed core snapshots; ``sequencer`` ties the
 and recovers (latest snapshot + journal replay).
 """
 
-from server.sequencer.journal import CorruptJournalError, Journal
+from server.sequencer.journal import CorruptJournalError, Journal, RecoveryError
 from server.sequencer.sealer import AesGcmSealer, Sealer, SealError
 from server.sequencer.sequencer import Sequenced, Sequencer
 from server.sequencer.snapshots import SnapshotStore
@@ -14,6 +14,7 @@ __all__ = [
     "AesGcmSealer",
     "CorruptJournalError",
     "Journal",
+    "RecoveryError",
     "SealError",
     "Sealer",
     "Sequenced",

@@ -35,7 +35,15 @@ import msgspec
 from server.core.commands import Command
 from server.sequencer.sealer import Sealer, SealError
 
-__all__ = ["HEADER", "MAGIC", "CorruptJournalError", "Entry", "Journal", "encode_record"]
+__all__ = [
+    "HEADER",
+    "MAGIC",
+    "CorruptJournalError",
+    "Entry",
+    "Journal",
+    "RecoveryError",
+    "encode_record",
+]
 
 log = logging.getLogger("myrtle.journal")
 
@@ -51,7 +59,11 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(list[tuple[int, Command]])
 
 
-class CorruptJournalError(Exception):
+class RecoveryError(Exception):
+    """Recovery cannot reproduce the acknowledged state; the exchange must not start."""
+
+
+class CorruptJournalError(RecoveryError):
     """The journal is damaged somewhere other than its tail; recovery must not go on."""
 
 
@@ -81,23 +93,28 @@ class _Record:
         self.end = end
 
 
-def _parse(sealer: Sealer, data: bytes, pos: int) -> _Record | None:
-    """The record at ``pos``, or None if it is incomplete or damaged."""
+_INCOMPLETE = "incomplete"  # cut short by the end of the file
+_BAD_HEADER = "bad header"
+_BAD_BODY = "does not authenticate"
+
+
+def _parse(sealer: Sealer, data: bytes, pos: int) -> _Record | str:
+    """The record at ``pos``, or why there is none."""
     if len(data) - pos < HEADER.size:
-        return None
+        return _INCOMPLETE
     magic, body_len, first_seq, count, crc = HEADER.unpack_from(data, pos)
     if magic != MAGIC or crc != zlib.crc32(data[pos : pos + 20]) or body_len > MAX_BODY:
-        return None
+        return _BAD_HEADER
     end = pos + HEADER.size + body_len
     if end > len(data):
-        return None
+        return _INCOMPLETE
     try:
         plain = sealer.open(data[pos + HEADER.size : end], _AAD.pack(magic, first_seq, count))
         items = _decoder.decode(plain)
     except (SealError, msgspec.DecodeError):
-        return None
+        return _BAD_BODY
     if len(items) != count:
-        return None
+        return _BAD_BODY
     return _Record(first_seq, count, items, end)
 
 
@@ -108,7 +125,7 @@ def _valid_record_after(sealer: Sealer, data: bytes, pos: int) -> int | None:
         i = data.find(MAGIC, start)
         if i < 0:
             return None
-        if _parse(sealer, data, i) is not None:
+        if isinstance(_parse(sealer, data, i), _Record):
             return i
         start = i + 1
 
@@ -173,11 +190,15 @@ class Journal:
 
     # ------------------------------------------------------------------ reading
 
-    def replay(self, after_seq: int = 0) -> Iterator[Entry]:
+    def replay(self, after_seq: int = 0, key_verified: bool = False) -> Iterator[Entry]:
         """Every journaled command with seq > ``after_seq``, in order, checking continuity.
 
         Repairs a torn tail of the last segment (truncates it). Raises CorruptJournalError
         on damage anywhere else, and on any gap in sequence numbers.
+
+        A complete record that fails authentication is only taken for a torn tail once the
+        key is known to be right (``key_verified``: a snapshot opened with it, or an earlier
+        record did); otherwise a wrong key would look like a torn journal and be truncated.
         """
         segs = self.segments()
         expected: int | None = None
@@ -191,10 +212,15 @@ class Journal:
                 )
             while pos < len(data):
                 rec = _parse(self.sealer, data, pos)
-                if rec is None:
+                if not isinstance(rec, _Record):
                     if not last_segment:
                         raise CorruptJournalError(
-                            f"{path.name}: damaged record at byte {pos} of a closed segment"
+                            f"{path.name}: record at byte {pos} of a closed segment: {rec}"
+                        )
+                    if rec == _BAD_BODY and not key_verified:
+                        raise CorruptJournalError(
+                            f"{path.name}: record at byte {pos} does not authenticate and no "
+                            "earlier data did: wrong storage key, or corruption; not truncating"
                         )
                     after = _valid_record_after(self.sealer, data, pos)
                     if after is not None:
@@ -203,10 +229,11 @@ class Journal:
                             f"byte {after} after it: corruption in the middle of the journal"
                         )
                     log.warning(
-                        "journal %s: torn tail at byte %d (%d bytes) truncated",
+                        "journal %s: torn tail at byte %d (%d bytes, %s) truncated",
                         path.name,
                         pos,
                         len(data) - pos,
+                        rec,
                     )
                     with open(path, "r+b") as f:
                         f.truncate(pos)
@@ -222,6 +249,7 @@ class Journal:
                         f"{path.name}: record at byte {pos} starts at seq {rec.first_seq}, "
                         f"expected {expected}"
                     )
+                key_verified = True
                 for k, (ts_ms, command) in enumerate(rec.items):
                     seq = rec.first_seq + k
                     if seq > after_seq:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from server.core import Core
 from server.core.commands import Command
 from server.core.events import Event
-from server.sequencer.journal import Journal
+from server.sequencer.journal import Journal, RecoveryError
 from server.sequencer.sealer import Sealer
 from server.sequencer.snapshots import SnapshotStore
 
@@ -75,14 +75,22 @@ class Sequencer:
     ) -> Sequencer:
         """Recover from ``directory`` (latest snapshot + journal replay), or start empty.
 
-        Raises CorruptJournalError if the journal is damaged anywhere but its tail.
+        Raises RecoveryError (CorruptJournalError for the journal) when the state cannot be
+        reproduced: damage anywhere but the journal's tail, a gap, or the wrong key.
         """
         journal = Journal(os.path.join(directory, "journal"), sealer)
         snapshots = SnapshotStore(os.path.join(directory, "snapshots"), sealer)
         loaded = snapshots.load_latest()
+        if loaded is None and snapshots.list():
+            raise RecoveryError(
+                f"{len(snapshots.list())} snapshot(s) in {snapshots.dir} but none opens: "
+                "wrong storage key, or corruption"
+            )
         core, seq, ts_ms = loaded if loaded is not None else (Core(), 0, 0)
         snap_seq = seq
-        for entry_seq, entry_ts, command in journal.replay(after_seq=snap_seq):
+        for entry_seq, entry_ts, command in journal.replay(
+            after_seq=snap_seq, key_verified=loaded is not None
+        ):
             core.apply(command, entry_ts)
             seq, ts_ms = entry_seq, entry_ts
         journal.start_segment(seq + 1)
@@ -139,7 +147,10 @@ class Sequencer:
         self.snapshots.write(self.core, self.committed_seq, self.last_ts_ms)
         self.last_snapshot_seq = self.committed_seq
         self.journal.start_segment(self.committed_seq + 1)
-        self.journal.drop_segments_before(self.snapshots.oldest_kept_seq() + 1)
+        # Keep the journal back to the oldest kept snapshot, so that a damaged newest
+        # snapshot still leaves a complete way back.
+        if len(self.snapshots.list()) >= 2:
+            self.journal.drop_segments_before(self.snapshots.oldest_kept_seq() + 1)
 
     def close(self) -> None:
         self.journal.close()
