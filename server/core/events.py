@@ -98,7 +98,7 @@ class BalanceChanged(msgspec.Struct, frozen=True, gc=False, tag="balance"):
     locked: int  # held by open orders
 
 
-class DepositCredited(msgspec.Struct, frozen=True, gc=False, tag="deposit"):
+class DepositCredited(msgspec.Struct, frozen=True, gc=False, tag="deposited"):
     account: str
     token: str
     amount: int
