@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+
+import msgspec
 
 from server.core import Core
 from server.core.commands import Command
@@ -27,14 +28,13 @@ __all__ = ["DEFAULT_SNAPSHOT_EVERY", "Sequenced", "Sequencer"]
 DEFAULT_SNAPSHOT_EVERY = 100_000
 
 
-@dataclass(frozen=True, slots=True)
-class Sequenced:
+class Sequenced(msgspec.Struct, frozen=True, gc=False):
     """A command's place in history and what it caused."""
 
     seq: int
     ts_ms: int
     command: Command
-    events: list[Event] = field(compare=False)
+    events: list[Event]
 
 
 class Sequencer:
