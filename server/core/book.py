@@ -13,7 +13,11 @@ from sortedcontainers import SortedList
 
 from server.core.enums import OrderType, SelfTradePrevention, Side, TimeInForce
 
-__all__ = ["BookSide", "Level", "Market", "Order", "Token"]
+__all__ = ["NO_LEVEL", "BookSide", "Level", "Market", "Order", "Token"]
+
+# The best key of an empty side: above every key (|key| <= 2**256), so that "does an order
+# at limit_key cross?" is the single comparison ``side.best <= limit_key``.
+NO_LEVEL = 2**300
 
 
 class Token:
@@ -82,12 +86,38 @@ class Level:
 
 
 class BookSide:
-    __slots__ = ("keys", "levels", "sign")
+    __slots__ = ("best", "keys", "levels", "sign")
 
     def __init__(self, sign: int) -> None:
         self.sign = sign  # +1 for asks, -1 for bids: key = sign * price
         self.keys = SortedList()
         self.levels: dict[int, Level] = {}
+        self.best = NO_LEVEL  # keys[0], cached: read on every order, changed rarely
+
+    def insert(self, o: Order) -> None:
+        """Append an order at the back of its price level."""
+        key = self.sign * o.price
+        level = self.levels.get(key)
+        if level is None:
+            level = self.levels[key] = Level(o.price)
+            self.keys.add(key)
+            if key < self.best:
+                self.best = key
+        level.orders[o.id] = o
+        level.qty += o.qty
+
+    def remove(self, o: Order) -> None:
+        """Take an order out of its level; drop the level when it empties."""
+        key = self.sign * o.price
+        level = self.levels[key]
+        del level.orders[o.id]
+        level.qty -= o.qty
+        if not level.orders:
+            del self.levels[key]
+            keys = self.keys
+            keys.remove(key)
+            if key == self.best:
+                self.best = keys[0] if keys else NO_LEVEL
 
     def best_price(self) -> int | None:
         return self.levels[self.keys[0]].price if self.keys else None

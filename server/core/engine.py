@@ -20,7 +20,7 @@ from typing import Any
 
 from server.core import snapshot as snap
 from server.core.accounts import Account, Withdrawal
-from server.core.book import BookSide, Level, Market, Order, Token
+from server.core.book import BookSide, Market, Order, Token
 from server.core.commands import (
     MAX_BATCH,
     AdvanceTime,
@@ -143,7 +143,11 @@ class Core:
         a = self.accounts.get(account)
         if a is None:
             return []
-        return [o for o in a.orders.values() if not market or o.market == market]
+        # By order id: the same order whatever history (or snapshot) built the index.
+        return sorted(
+            (o for o in a.orders.values() if not market or o.market == market),
+            key=_order_id,
+        )
 
     def order_lock(self, order: Order) -> tuple[str, int]:
         """(token, amount) that an open order locks."""
@@ -217,15 +221,11 @@ class Core:
     def _rest(self, o: Order, m: Market, a: Account) -> None:
         """Put an order at the back of its level, register it, and lock what it needs."""
         if o.side is BUY:
-            bs, key, tok, lock = m.bids, -o.price, m.quote, o.qty * o.price // m.scale
+            m.bids.insert(o)
+            tok, lock = m.quote, o.qty * o.price // m.scale
         else:
-            bs, key, tok, lock = m.asks, o.price, m.base, o.qty
-        level = bs.levels.get(key)
-        if level is None:
-            level = bs.levels[key] = Level(o.price)
-            bs.keys.add(key)
-        level.orders[o.id] = o
-        level.qty += o.qty
+            m.asks.insert(o)
+            tok, lock = m.base, o.qty
         self.orders[o.id] = o
         a.orders[o.id] = o
         if o.client_order_id:
@@ -238,15 +238,11 @@ class Core:
     def _unrest(self, o: Order, m: Market) -> Account:
         """Take an order out of the book and registries, and unlock what it still locks."""
         if o.side is BUY:
-            bs, key, tok, lock = m.bids, -o.price, m.quote, o.qty * o.price // m.scale
+            m.bids.remove(o)
+            tok, lock = m.quote, o.qty * o.price // m.scale
         else:
-            bs, key, tok, lock = m.asks, o.price, m.base, o.qty
-        level = bs.levels[key]
-        del level.orders[o.id]
-        level.qty -= o.qty
-        if not level.orders:
-            del bs.levels[key]
-            bs.keys.remove(key)
+            m.asks.remove(o)
+            tok, lock = m.base, o.qty
         del self.orders[o.id]
         a = self.accounts[o.account]
         del a.orders[o.id]
@@ -291,7 +287,6 @@ class Core:
 
         Returns True when self-trade prevention killed the taker's remainder.
         """
-        keys = opp.keys
         levels = opp.levels
         scale = m.scale
         base = m.base
@@ -300,8 +295,8 @@ class Core:
         accounts = self.accounts
         touched = self._touched
         append = self._events.append
-        while t.qty and keys and keys[0] <= limit_key:
-            level = levels[keys[0]]
+        while t.qty and opp.best <= limit_key:
+            level = levels[opp.best]
             orders = level.orders
             price = level.price
             while t.qty and orders:
@@ -367,7 +362,7 @@ class Core:
             opp, limit_key = m.asks, o.price
         else:
             opp, limit_key = m.bids, -o.price
-        if opp.keys and opp.keys[0] <= limit_key and self._match(o, m, a, opp, limit_key):
+        if opp.best <= limit_key and self._match(o, m, a, opp, limit_key):
             self._events.append(OrderExpired(o.id, o.account, m.id, o.qty, ExpireReason.SELF_TRADE))
             return
         if o.qty:
@@ -379,67 +374,54 @@ class Core:
     # ------------------------------------------------------------------ order commands
 
     def _place(self, c: Place, ts_ms: int) -> None:
-        try:
-            self._do_place(c, ts_ms)
-        except _Reject as r:
-            self._reject("place", c.account, r.code, 0, c.client_order_id)
-
-    def _do_place(self, c: Place, ts_ms: int) -> None:
-        m = self._market(c.market)
+        # The hot path: checks inline, the exact reject code found only on failure.
+        m = self.markets.get(c.market)
         price = c.price
         qty = c.qty
-        self._check_price_qty(m, price, qty)
         tif = c.tif
-        if c.order_type is OrderType.MARKET and tif is not IOC and tif is not FOK:
-            raise _Reject(R.INVALID_TIME_IN_FORCE)
-        if c.expires_at_ms and (tif is IOC or tif is FOK or c.expires_at_ms <= ts_ms):
-            raise _Reject(R.INVALID_EXPIRY)
-        if c.expires_at_ms < 0 or c.expires_at_ms > UINT256_MAX:
-            raise _Reject(R.INVALID_EXPIRY)
         coid = c.client_order_id
-        if coid:
-            if len(coid) > MAX_CLIENT_ORDER_ID:
-                raise _Reject(R.INVALID_CLIENT_ORDER_ID)
-            if (c.account, coid) in self._coids:
-                raise _Reject(R.DUPLICATE_CLIENT_ORDER_ID)
-        a = self.accounts.get(c.account)
-        if c.side is BUY:
-            need_tok, need, opp, limit_key = m.quote, qty * price // m.scale, m.asks, price
-        else:
-            need_tok, need, opp, limit_key = m.base, qty, m.bids, -price
-        if a is None or a.available(need_tok) < need:
-            raise _Reject(R.INSUFFICIENT_BALANCE)
-        crosses = bool(opp.keys) and opp.keys[0] <= limit_key
-        if tif is POST_ONLY and crosses:
-            raise _Reject(R.POST_ONLY_WOULD_CROSS)
+        try:
+            if m is None:
+                raise _Reject(R.UNKNOWN_MARKET)
+            notional = qty * price // m.scale
+            if (
+                not (0 < qty <= UINT256_MAX and 0 < price <= UINT256_MAX)
+                or price % m.tick
+                or qty % m.lot
+                or qty < m.min_qty
+                or notional > UINT256_MAX
+            ):
+                self._check_price_qty(m, price, qty)
+            if c.order_type is OrderType.MARKET and tif is not IOC and tif is not FOK:
+                raise _Reject(R.INVALID_TIME_IN_FORCE)
+            exp = c.expires_at_ms
+            if exp and (tif is IOC or tif is FOK or not ts_ms < exp <= UINT256_MAX):
+                raise _Reject(R.INVALID_EXPIRY)
+            if coid:
+                if len(coid) > MAX_CLIENT_ORDER_ID:
+                    raise _Reject(R.INVALID_CLIENT_ORDER_ID)
+                if (c.account, coid) in self._coids:
+                    raise _Reject(R.DUPLICATE_CLIENT_ORDER_ID)
+            a = self.accounts.get(c.account)
+            if c.side is BUY:
+                tok, need, opp, limit_key = m.quote, notional, m.asks, price
+            else:
+                tok, need, opp, limit_key = m.base, qty, m.bids, -price
+            if a is None or (
+                a.balances.get(tok, 0) - a.locked.get(tok, 0) + a.credit.get(tok, 0) < need
+            ):
+                raise _Reject(R.INSUFFICIENT_BALANCE)
+            crosses = opp.best <= limit_key
+            if tif is POST_ONLY and crosses:
+                raise _Reject(R.POST_ONLY_WOULD_CROSS)
+        except _Reject as r:
+            self._reject("place", c.account, r.code, 0, coid)
+            return
         oid = self.next_order_id
         self.next_order_id = oid + 1
-        o = Order(
-            oid,
-            c.account,
-            m.id,
-            c.side,
-            price,
-            qty,
-            tif,
-            c.order_type,
-            coid,
-            c.stp,
-            c.expires_at_ms,
-        )
+        o = Order(oid, c.account, m.id, c.side, price, qty, tif, c.order_type, coid, c.stp, exp)
         self._events.append(
-            OrderAccepted(
-                oid,
-                c.account,
-                m.id,
-                c.side,
-                price,
-                qty,
-                tif,
-                c.order_type,
-                coid,
-                c.expires_at_ms,
-            )
+            OrderAccepted(oid, c.account, m.id, c.side, price, qty, tif, c.order_type, coid, exp)
         )
         if tif is FOK and (not crosses or self._fillable(o, opp, limit_key) < qty):
             self._events.append(OrderExpired(oid, c.account, m.id, qty, ExpireReason.FOK))
@@ -467,54 +449,62 @@ class Core:
             )
 
     def _replace(self, c: Replace, ts_ms: int) -> None:
-        try:
-            self._do_replace(c)
-        except _Reject as r:
-            self._reject("replace", c.account, r.code, c.order_id, c.client_order_id)
-
-    def _do_replace(self, c: Replace) -> None:
-        m = self._market(c.market)
-        o = self._find(c.account, c.market, c.order_id, c.client_order_id)
-        if c.side is not o.side:
-            raise _Reject(R.REPLACE_SIDE_MISMATCH)
         price = c.price
         qty = c.qty
-        self._check_price_qty(m, price, qty)
-        a = self.accounts[o.account]
-        if price == o.price and qty <= o.qty:
-            # Same price, not larger: keep queue priority, unlock the difference.
-            if qty < o.qty:
-                diff = o.qty - qty
-                if o.side is BUY:
-                    tok, unlock = m.quote, o.qty * price // m.scale - qty * price // m.scale
-                    m.bids.levels[-price].qty -= diff
-                else:
-                    tok, unlock = m.base, diff
-                    m.asks.levels[price].qty -= diff
-                o.qty = qty
-                a.locked[tok] -= unlock
-                self._touched[(a.id, tok)] = a
-            self._events.append(OrderReplaced(o.id, o.account, m.id, o.side, price, qty, True))
+        try:
+            m = self._market(c.market)
+            o = self._find(c.account, c.market, c.order_id, c.client_order_id)
+            if c.side is not o.side:
+                raise _Reject(R.REPLACE_SIDE_MISMATCH)
+            scale = m.scale
+            if (
+                not (0 < qty <= UINT256_MAX and 0 < price <= UINT256_MAX)
+                or price % m.tick
+                or qty % m.lot
+                or qty < m.min_qty
+                or qty * price // scale > UINT256_MAX
+            ):
+                self._check_price_qty(m, price, qty)
+            a = self.accounts[o.account]
+            if o.side is BUY:
+                bs, opp, tok, limit_key = m.bids, m.asks, m.quote, price
+                old, new = o.qty * o.price // scale, qty * price // scale
+            else:
+                bs, opp, tok, limit_key = m.asks, m.bids, m.base, -price
+                old, new = o.qty, qty
+            keep_priority = price == o.price and qty <= o.qty
+            if not keep_priority:
+                if a.balances.get(tok, 0) - a.locked[tok] + a.credit.get(tok, 0) + old < new:
+                    raise _Reject(R.INSUFFICIENT_BALANCE)
+                crosses = opp.best <= limit_key
+                if crosses and o.tif is POST_ONLY:
+                    raise _Reject(R.POST_ONLY_WOULD_CROSS)
+        except _Reject as r:
+            self._reject("replace", c.account, r.code, c.order_id, c.client_order_id)
             return
-        if o.side is BUY:
-            tok, old, new, opp, limit_key = (
-                m.quote,
-                o.qty * o.price // m.scale,
-                qty * price // m.scale,
-                m.asks,
-                price,
-            )
+        events = self._events
+        if keep_priority:
+            # Same price, not larger: the order keeps its place in the queue.
+            bs.levels[bs.sign * price].qty -= o.qty - qty
+            o.qty = qty
+        elif not crosses:
+            # The common move: to the back of its new level.
+            bs.remove(o)
+            o.price = price
+            o.qty = qty
+            bs.insert(o)
         else:
-            tok, old, new, opp, limit_key = m.base, o.qty, qty, m.bids, -price
-        if a.available(tok) + old < new:
-            raise _Reject(R.INSUFFICIENT_BALANCE)
-        if o.tif is POST_ONLY and opp.keys and opp.keys[0] <= limit_key:
-            raise _Reject(R.POST_ONLY_WOULD_CROSS)
-        self._unrest(o, m)
-        o.price = price
-        o.qty = qty
-        self._events.append(OrderReplaced(o.id, o.account, m.id, o.side, price, qty, False))
-        self._execute(o, m, a)
+            # It trades: out of the book, then in again like a new order.
+            self._unrest(o, m)
+            o.price = price
+            o.qty = qty
+            events.append(OrderReplaced(o.id, o.account, m.id, o.side, price, qty, False))
+            self._execute(o, m, a)
+            return
+        if new != old:
+            a.locked[tok] += new - old
+            self._touched[(a.id, tok)] = a
+        events.append(OrderReplaced(o.id, o.account, m.id, o.side, price, qty, keep_priority))
 
     def _batch(self, c: Batch, ts_ms: int) -> None:
         actions = c.actions
@@ -639,3 +629,7 @@ class Core:
 
 
 _BATCHABLE = (Place, Cancel, Replace)
+
+
+def _order_id(o: Order) -> int:
+    return o.id

@@ -31,9 +31,7 @@ class Funder:
         self.core = core
 
     def __call__(self, account: str, token: str, amount: int, ts: int = 0) -> None:
-        events = self.core.apply(
-            Deposit(account, token, amount, self.core.last_deposit_id + 1), ts
-        )
+        events = self.core.apply(Deposit(account, token, amount, self.core.last_deposit_id + 1), ts)
         assert type(events[0]).__name__ == "DepositCredited", events
 
 
