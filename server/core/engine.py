@@ -452,8 +452,12 @@ class Core:
         price = c.price
         qty = c.qty
         try:
-            m = self._market(c.market)
-            o = self._find(c.account, c.market, c.order_id, c.client_order_id)
+            m = self.markets.get(c.market)
+            if m is None:
+                raise _Reject(R.UNKNOWN_MARKET)
+            o = self.orders.get(c.order_id) if c.order_id else None
+            if o is None or o.account != c.account or o.market != c.market:
+                o = self._find(c.account, c.market, c.order_id, c.client_order_id)
             if c.side is not o.side:
                 raise _Reject(R.REPLACE_SIDE_MISMATCH)
             scale = m.scale
@@ -474,7 +478,9 @@ class Core:
                 old, new = o.qty, qty
             keep_priority = price == o.price and qty <= o.qty
             if not keep_priority:
-                if a.balances.get(tok, 0) - a.locked[tok] + a.credit.get(tok, 0) + old < new:
+                if new > old and (
+                    a.balances.get(tok, 0) - a.locked[tok] + a.credit.get(tok, 0) + old < new
+                ):
                     raise _Reject(R.INSUFFICIENT_BALANCE)
                 crosses = opp.best <= limit_key
                 if crosses and o.tif is POST_ONLY:
