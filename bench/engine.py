@@ -36,6 +36,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -61,6 +62,7 @@ from server.core import (
     Side,
     TimeInForce,
 )
+from server.sequencer import AesGcmSealer, Sequencer
 
 # ---------------------------------------------------------------------------- parameters
 
@@ -432,6 +434,15 @@ def core_commands(flow: Flow, ops: Sequence[Op]) -> list[Command]:
 def new_core(flow: Flow) -> Core:
     """A core with the tokens, the market and funded accounts, and the warm-up applied."""
     core = Core()
+    for cmd in setup_commands(flow):
+        for ev in core.apply(cmd, TS0):
+            if type(ev) is Rejected:
+                raise RuntimeError(f"set-up rejected: {ev}")
+    return core
+
+
+def setup_commands(flow: Flow) -> list[Command]:
+    """Listings, deposits for every account, and the warm-up orders."""
     setup: list[Command] = [
         ListToken(WETH, "WETH", 18),
         ListToken(USDC, "USDC", 6),
@@ -442,12 +453,7 @@ def new_core(flow: Flow) -> Core:
         for token, amount in ((WETH, FUND_WETH), (USDC, FUND_USDC)):
             deposit_id += 1
             setup.append(Deposit(acct, token, amount, deposit_id))
-    setup += core_commands(flow, flow.warmup)
-    for cmd in setup:
-        for ev in core.apply(cmd, TS0):
-            if type(ev) is Rejected:
-                raise RuntimeError(f"set-up rejected: {ev}")
-    return core
+    return setup + core_commands(flow, flow.warmup)
 
 
 def core_calls(core: Core, cmds: Sequence[Command]) -> list[Call]:
@@ -616,7 +622,72 @@ def measure(flow: Flow, cmds: Sequence[Command], repeats: int, console: Console)
 
 Measurement = Callable[[Flow, Sequence[Command], dict[str, Any]], dict[str, Any]]
 
-EXTRA_MEASUREMENTS: list[Measurement] = []
+GROUP_COMMIT = 1024  # commands per journal record (one write + one fsync)
+
+
+def measure_journal(flow: Flow, cmds: Sequence[Command], results: dict[str, Any]) -> dict[str, Any]:
+    """Journaled throughput (sequencer + sealed WAL, group commit to a temporary directory)
+    against the in-memory core in the same run, then replay speed from that journal."""
+    key = bytes(range(32))
+    clock = lambda: TS0  # noqa: E731 - a fixed time: the flow has no good-til-time orders
+    best_mem = best_wal = 0.0
+    commits = 0
+    commit_ns: list[int] = []
+    with tempfile.TemporaryDirectory(prefix="mw-bench-") as d:
+        for rep in range(results["repeats"]):
+            mem = run_core(flow, cmds, per_call=False)
+            best_mem = max(best_mem, mem.ops_per_s)
+            wal_dir = Path(d) / f"rep{rep}"
+            seq = Sequencer.open(wal_dir, AesGcmSealer(key), clock, snapshot_every=10**12)
+            for c in setup_commands(flow):
+                seq.submit(c)
+            seq.commit()
+            submit, commit = seq.submit, seq.commit
+            now = time.perf_counter_ns
+            gc.collect()
+            gc.freeze()
+            t0 = now()
+            for i, c in enumerate(cmds):
+                submit(c)
+                if i % GROUP_COMMIT == GROUP_COMMIT - 1:
+                    c0 = now()
+                    commit()
+                    commit_ns.append(now() - c0)
+            commit()
+            total = now() - t0
+            gc.unfreeze()
+            commits = len(commit_ns) // (rep + 1) + 1
+            best_wal = max(best_wal, len(cmds) * 1e9 / total)
+            live_hash = seq.core.state_hash()
+            seq.close()
+        journal_bytes = sum(p.stat().st_size for p in (wal_dir / "journal").iterdir())
+        n_replayed = len(cmds) + len(setup_commands(flow))
+        t0 = time.perf_counter_ns()
+        recovered = Sequencer.open(wal_dir, AesGcmSealer(key), clock, snapshot_every=10**12)
+        replay_s = (time.perf_counter_ns() - t0) / 1e9
+        same = recovered.core.state_hash() == live_hash
+        recovered.close()
+    commit_ns.sort()
+    journal = {
+        "group_commit": GROUP_COMMIT,
+        "records_per_run": commits,
+        "core_in_memory_ops_per_s": round(best_mem),
+        "journaled_ops_per_s": round(best_wal),
+        "ratio": round(best_wal / best_mem, 3),
+        "target_ratio": 0.5,
+        "pass": best_wal / best_mem >= 0.5,
+        "commit_p50_us": round(commit_ns[len(commit_ns) // 2] / 1000, 1),
+        "commit_p99_us": round(commit_ns[int(len(commit_ns) * 0.99)] / 1000, 1),
+        "journal_bytes_per_command": round(journal_bytes / n_replayed, 1),
+        "replay_commands": n_replayed,
+        "replay_commands_per_s": round(n_replayed / replay_s),
+        "replay_state_hash_matches": same,
+        "aggregate": f"best of {results['repeats']} repetitions",
+    }
+    return {"journal": journal}
+
+
+EXTRA_MEASUREMENTS: list[Measurement] = [measure_journal]
 """Hooks for later measurements (journaled throughput, replay speed). Each gets the flow, the
 measured commands (already built) and the results so far, and returns keys to merge into the
 results, e.g. ``{"journal": {...}}``. ``new_core(flow)`` gives a funded, warmed-up core and
@@ -674,6 +745,22 @@ def report(results: dict[str, Any], console: Console) -> None:
         + ("[green]match[/]" if v["books_match"] else "[red]DIFFER[/]")
         + f"; rejects: {v['rejects'] or 'none'}"
     )
+    j = results.get("journal")
+    if j:
+        jt = Table(title=f"Journal: sealed WAL, group commit of {j['group_commit']:,} commands")
+        jt.add_column("")
+        jt.add_column("value", justify="right")
+        jt.add_row("core in memory, ops/s", f"{j['core_in_memory_ops_per_s']:,}")
+        jt.add_row("journaled, ops/s", f"{j['journaled_ops_per_s']:,}")
+        jt.add_row("journaled / in memory (target >= 0.5)", f"{j['ratio']:.3f}")
+        jt.add_row(
+            "commit (write + fsync) p50 / p99, us",
+            f"{j['commit_p50_us']:,} / {j['commit_p99_us']:,}",
+        )
+        jt.add_row("journal bytes per command", f"{j['journal_bytes_per_command']}")
+        jt.add_row("replay, commands/s", f"{j['replay_commands_per_s']:,}")
+        jt.add_row("replayed state hash matches", str(j["replay_state_hash_matches"]))
+        console.print(jt)
     console.print(f"gc: {results['gc']}")
     console.print(f"python {results['python']}, git {results['git']}")
     verdict = "[bold green]PASS[/]" if results["pass"] else "[bold red]MISS[/]"
@@ -681,6 +768,11 @@ def report(results: dict[str, Any], console: Console) -> None:
         f"ratio core/baseline {results['ratio']:.3f} vs target {results['target_ratio']}: "
         + verdict
     )
+    if j:
+        console.print(
+            f"ratio journaled/in-memory {j['ratio']:.3f} vs target {j['target_ratio']}: "
+            + ("[bold green]PASS[/]" if j["pass"] else "[bold red]MISS[/]")
+        )
 
 
 def write_json(results: dict[str, Any], path: Path) -> None:
