@@ -18,6 +18,9 @@ __all__ = ["NO_LEVEL", "BookSide", "Level", "Market", "Order", "Token"]
 # The best key of an empty side: above every key (|key| <= 2**256), so that "does an order
 # at limit_key cross?" is the single comparison ``side.best <= limit_key``.
 NO_LEVEL = 2**300
+# Idle (empty) levels are compacted away once there are more than this many and more than
+# twice as many as live ones.
+IDLE_LEVELS_MIN = 256
 
 
 class Token:
@@ -86,13 +89,23 @@ class Level:
 
 
 class BookSide:
-    __slots__ = ("best", "keys", "levels", "sign")
+    """One side of a book.
+
+    A level that empties stays in ``keys`` and ``levels`` (an *idle* level) until it is
+    used again or compacted away: with about one order per level, most moves would
+    otherwise remove one key from the SortedList and add another, which costs more than
+    everything else in the move. Only ``best`` must skip idle levels; everything that reads
+    the book (``iter_levels``, ``l2``, snapshots) sees live levels only.
+    """
+
+    __slots__ = ("best", "idle", "keys", "levels", "sign")
 
     def __init__(self, sign: int) -> None:
         self.sign = sign  # +1 for asks, -1 for bids: key = sign * price
-        self.keys = SortedList()
+        self.keys = SortedList()  # every level's key, live or idle
         self.levels: dict[int, Level] = {}
-        self.best = NO_LEVEL  # keys[0], cached: read on every order, changed rarely
+        self.best = NO_LEVEL  # the first live key, cached: read on every order
+        self.idle = 0  # how many levels are empty
 
     def insert(self, o: Order) -> None:
         """Append an order at the back of its price level."""
@@ -101,30 +114,56 @@ class BookSide:
         if level is None:
             level = self.levels[key] = Level(o.price)
             self.keys.add(key)
-            if key < self.best:
-                self.best = key
+        elif not level.orders:
+            self.idle -= 1
+        if key < self.best:
+            self.best = key
         level.orders[o.id] = o
         level.qty += o.qty
 
     def remove(self, o: Order) -> None:
-        """Take an order out of its level; drop the level when it empties."""
+        """Take an order out of its level; a level left empty goes idle."""
         key = self.sign * o.price
         level = self.levels[key]
         del level.orders[o.id]
         level.qty -= o.qty
         if not level.orders:
-            del self.levels[key]
-            keys = self.keys
-            keys.remove(key)
+            self.idle += 1
             if key == self.best:
-                self.best = keys[0] if keys else NO_LEVEL
+                self.best = self._next_live(key)
+            if self.idle > IDLE_LEVELS_MIN and self.idle > 2 * (len(self.levels) - self.idle):
+                self.compact()
+
+    def _next_live(self, key: int) -> int:
+        levels = self.levels
+        for k in self.keys.irange(key, inclusive=(False, False)):
+            if levels[k].orders:
+                return int(k)
+        return NO_LEVEL
+
+    def compact(self) -> None:
+        """Forget idle levels (bounded memory whatever prices have been seen)."""
+        live = {k: lv for k, lv in self.levels.items() if lv.orders}
+        self.levels = live
+        self.keys = SortedList(live)
+        self.idle = 0
 
     def best_price(self) -> int | None:
-        return self.levels[self.keys[0]].price if self.keys else None
+        return self.levels[self.best].price if self.best != NO_LEVEL else None
 
-    def iter_levels(self) -> list[Level]:
-        """Levels from the best price outwards."""
-        return [self.levels[k] for k in self.keys]
+    def iter_levels(self, depth: int | None = None) -> list[Level]:
+        """Live levels from the best price outwards (the first ``depth`` of them)."""
+        out: list[Level] = []
+        if depth is not None and depth <= 0:
+            return out
+        levels = self.levels
+        for k in self.keys.irange(self.best):
+            lv = levels[k]
+            if lv.orders:
+                out.append(lv)
+                if len(out) == depth:
+                    break
+        return out
 
 
 class Market:
@@ -175,6 +214,5 @@ class Market:
         """Aggregated depth: ([(price, qty)] bids best first, [(price, qty)] asks best first)."""
         out: list[list[tuple[int, int]]] = []
         for bs in (self.bids, self.asks):
-            keys = bs.keys if depth is None else bs.keys[:depth]
-            out.append([(bs.levels[k].price, bs.levels[k].qty) for k in keys])
+            out.append([(lv.price, lv.qty) for lv in bs.iter_levels(depth)])
         return out[0], out[1]

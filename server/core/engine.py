@@ -99,6 +99,7 @@ class Core:
         self._expiries: list[tuple[int, int]] = []  # heap of (expires_at_ms, order id)
         self._events: list[Event] = []
         self._touched: dict[tuple[str, str], Account] = {}
+        self._in_batch = False
         self._handlers: dict[type, Callable[[Any, int], None]] = {
             Place: self._place,
             Replace: self._replace,
@@ -419,12 +420,17 @@ class Core:
             return
         oid = self.next_order_id
         self.next_order_id = oid + 1
-        o = Order(oid, c.account, m.id, c.side, price, qty, tif, c.order_type, coid, c.stp, exp)
-        self._events.append(
+        events = self._events
+        events.append(
             OrderAccepted(oid, c.account, m.id, c.side, price, qty, tif, c.order_type, coid, exp)
         )
-        if tif is FOK and (not crosses or self._fillable(o, opp, limit_key) < qty):
-            self._events.append(OrderExpired(oid, c.account, m.id, qty, ExpireReason.FOK))
+        if not crosses and (tif is IOC or tif is FOK):
+            reason = ExpireReason.IOC if tif is IOC else ExpireReason.FOK
+            events.append(OrderExpired(oid, c.account, m.id, qty, reason))
+            return
+        o = Order(oid, c.account, m.id, c.side, price, qty, tif, c.order_type, coid, c.stp, exp)
+        if tif is FOK and self._fillable(o, opp, limit_key) < qty:
+            events.append(OrderExpired(oid, c.account, m.id, qty, ExpireReason.FOK))
             return
         self._execute(o, m, a)
 
@@ -507,10 +513,14 @@ class Core:
             events.append(OrderReplaced(o.id, o.account, m.id, o.side, price, qty, False))
             self._execute(o, m, a)
             return
-        if new != old:
-            a.locked[tok] += new - old
-            self._touched[(a.id, tok)] = a
         events.append(OrderReplaced(o.id, o.account, m.id, o.side, price, qty, keep_priority))
+        if new != old:
+            locked = a.locked[tok] = a.locked[tok] + new - old
+            if self._in_batch or self._touched:
+                self._touched[(a.id, tok)] = a
+            else:
+                # The command's only balance change: emitted now, without the _touched round.
+                events.append(BalanceChanged(a.id, tok, a.balances.get(tok, 0), locked))
 
     def _batch(self, c: Batch, ts_ms: int) -> None:
         actions = c.actions
@@ -521,8 +531,12 @@ class Core:
             self._reject("batch", c.account, R.INVALID_BATCH)
             return
         handlers = self._handlers
-        for x in actions:
-            handlers[type(x)](x, ts_ms)
+        self._in_batch = True
+        try:
+            for x in actions:
+                handlers[type(x)](x, ts_ms)
+        finally:
+            self._in_batch = False
 
     # ------------------------------------------------------------------ money commands
 

@@ -90,7 +90,10 @@ class OrderReplaced(msgspec.Struct, frozen=True, gc=False, tag="replaced"):
 
 
 class BalanceChanged(msgspec.Struct, frozen=True, gc=False, tag="balance"):
-    """An (account, token) pair's state at the end of a command; one per pair touched."""
+    """An (account, token) pair's state at the end of a command; one per pair touched.
+
+    They come after the command's other events.
+    """
 
     account: str
     token: str
