@@ -19,7 +19,7 @@ __all__ = ["NO_LEVEL", "BookSide", "Level", "Market", "Order", "Token"]
 # at limit_key cross?" is the single comparison ``side.best <= limit_key``.
 NO_LEVEL = 2**300
 # Idle (empty) levels are compacted away once there are more than this many and more than
-# twice as many as live ones.
+# twice as many as there were live ones at the last compaction.
 IDLE_LEVELS_MIN = 256
 
 
@@ -98,7 +98,7 @@ class BookSide:
     the book (``iter_levels``, ``l2``, snapshots) sees live levels only.
     """
 
-    __slots__ = ("best", "idle", "keys", "levels", "sign")
+    __slots__ = ("best", "compact_above", "idle", "keys", "levels", "sign")
 
     def __init__(self, sign: int) -> None:
         self.sign = sign  # +1 for asks, -1 for bids: key = sign * price
@@ -106,6 +106,7 @@ class BookSide:
         self.levels: dict[int, Level] = {}
         self.best = NO_LEVEL  # the first live key, cached: read on every order
         self.idle = 0  # how many levels are empty
+        self.compact_above = IDLE_LEVELS_MIN  # compact when idle exceeds this
 
     def insert(self, o: Order) -> None:
         """Append an order at the back of its price level."""
@@ -131,8 +132,37 @@ class BookSide:
             self.idle += 1
             if key == self.best:
                 self.best = self._next_live(key)
-            if self.idle > IDLE_LEVELS_MIN and self.idle > 2 * (len(self.levels) - self.idle):
+            if self.idle > self.compact_above:
                 self.compact()
+
+    def move(self, o: Order, price: int, qty: int) -> None:
+        """``remove``, set the new price and quantity, ``insert``: inlined, the hot path."""
+        levels = self.levels
+        key = self.sign * o.price
+        level = levels[key]
+        del level.orders[o.id]
+        level.qty -= o.qty
+        compact = False
+        if not level.orders:
+            self.idle += 1
+            if key == self.best:
+                self.best = self._next_live(key)
+            compact = self.idle > self.compact_above
+        o.price = price
+        o.qty = qty
+        key = self.sign * price
+        to = levels.get(key)
+        if to is None:
+            to = levels[key] = Level(price)
+            self.keys.add(key)
+        elif not to.orders:
+            self.idle -= 1
+        if key < self.best:
+            self.best = key
+        to.orders[o.id] = o
+        to.qty += qty
+        if compact:
+            self.compact()
 
     def _next_live(self, key: int) -> int:
         levels = self.levels
@@ -147,6 +177,7 @@ class BookSide:
         self.levels = live
         self.keys = SortedList(live)
         self.idle = 0
+        self.compact_above = max(IDLE_LEVELS_MIN, 2 * len(live))
 
     def best_price(self) -> int | None:
         return self.levels[self.best].price if self.best != NO_LEVEL else None

@@ -179,11 +179,12 @@ class Core:
 
     def _flush_balances(self) -> None:
         append = self._events.append
-        for (account_id, token), a in self._touched.items():
+        touched = self._touched
+        for (account_id, token), a in touched.items():
             append(
                 BalanceChanged(account_id, token, a.balances.get(token, 0), a.locked.get(token, 0))
             )
-        self._touched = {}
+        touched.clear()
 
     def _check_price_qty(self, m: Market, price: int, qty: int) -> None:
         if qty <= 0:
@@ -233,8 +234,12 @@ class Core:
             self._coids[(a.id, o.client_order_id)] = o.id
         if o.expires_at_ms:
             heapq.heappush(self._expiries, (o.expires_at_ms, o.id))
-        a.locked[tok] = a.locked.get(tok, 0) + lock
-        self._touched[(a.id, tok)] = a
+        locked = a.locked[tok] = a.locked.get(tok, 0) + lock
+        if self._in_batch or self._touched:
+            self._touched[(a.id, tok)] = a
+        else:
+            # Resting is a command's last step; if it is the only balance change, emit it now.
+            self._events.append(BalanceChanged(a.id, tok, a.balances.get(tok, 0), locked))
 
     def _unrest(self, o: Order, m: Market) -> Account:
         """Take an order out of the book and registries, and unlock what it still locks."""
@@ -384,13 +389,14 @@ class Core:
         try:
             if m is None:
                 raise _Reject(R.UNKNOWN_MARKET)
-            notional = qty * price // m.scale
+            scale = m.scale
             if (
-                not (0 < qty <= UINT256_MAX and 0 < price <= UINT256_MAX)
+                qty <= 0
+                or price <= 0
                 or price % m.tick
                 or qty % m.lot
                 or qty < m.min_qty
-                or notional > UINT256_MAX
+                or ((qty | price) >> 128 and _too_big(qty, price, scale))
             ):
                 self._check_price_qty(m, price, qty)
             if c.order_type is OrderType.MARKET and tif is not IOC and tif is not FOK:
@@ -405,7 +411,7 @@ class Core:
                     raise _Reject(R.DUPLICATE_CLIENT_ORDER_ID)
             a = self.accounts.get(c.account)
             if c.side is BUY:
-                tok, need, opp, limit_key = m.quote, notional, m.asks, price
+                tok, need, opp, limit_key = m.quote, qty * price // scale, m.asks, price
             else:
                 tok, need, opp, limit_key = m.base, qty, m.bids, -price
             if a is None or (
@@ -429,10 +435,12 @@ class Core:
             events.append(OrderExpired(oid, c.account, m.id, qty, reason))
             return
         o = Order(oid, c.account, m.id, c.side, price, qty, tif, c.order_type, coid, c.stp, exp)
-        if tif is FOK and self._fillable(o, opp, limit_key) < qty:
+        if not crosses:
+            self._rest(o, m, a)  # GTC or POST_ONLY that trades nothing: the common case
+        elif tif is FOK and self._fillable(o, opp, limit_key) < qty:
             events.append(OrderExpired(oid, c.account, m.id, qty, ExpireReason.FOK))
-            return
-        self._execute(o, m, a)
+        else:
+            self._execute(o, m, a)
 
     def _cancel(self, c: Cancel, ts_ms: int) -> None:
         try:
@@ -468,11 +476,12 @@ class Core:
                 raise _Reject(R.REPLACE_SIDE_MISMATCH)
             scale = m.scale
             if (
-                not (0 < qty <= UINT256_MAX and 0 < price <= UINT256_MAX)
+                qty <= 0
+                or price <= 0
                 or price % m.tick
                 or qty % m.lot
                 or qty < m.min_qty
-                or qty * price // scale > UINT256_MAX
+                or ((qty | price) >> 128 and _too_big(qty, price, scale))
             ):
                 self._check_price_qty(m, price, qty)
             a = self.accounts[o.account]
@@ -501,10 +510,7 @@ class Core:
             o.qty = qty
         elif not crosses:
             # The common move: to the back of its new level.
-            bs.remove(o)
-            o.price = price
-            o.qty = qty
-            bs.insert(o)
+            bs.move(o, price, qty)
         else:
             # It trades: out of the book, then in again like a new order.
             self._unrest(o, m)
@@ -649,6 +655,11 @@ class Core:
 
 
 _BATCHABLE = (Place, Cancel, Replace)
+
+
+def _too_big(qty: int, price: int, scale: int) -> bool:
+    """The slow half of the range check: only for values of 2**128 and more."""
+    return qty > UINT256_MAX or price > UINT256_MAX or qty * price // scale > UINT256_MAX
 
 
 def _order_id(o: Order) -> int:
