@@ -28,6 +28,7 @@ unit: $(STAMP)
 	$(VENV)/bin/pytest
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) bench/engine.py --json bench/results/engine.json
 
 clean:
