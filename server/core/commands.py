@@ -60,7 +60,11 @@ class SetTakerLimit(msgspec.Struct, frozen=True, gc=False, tag="set_taker_limit"
 
 
 class Deposit(msgspec.Struct, frozen=True, gc=False, tag="deposit"):
-    """Chain watcher: a confirmed DepositRegistry deposit. Ids start at 1, without gaps."""
+    """Chain watcher: a confirmed DepositRegistry deposit. Ids start at 1, without gaps.
+
+    A rejected deposit (a token not listed yet, say) does not use up its id: later deposits
+    wait until it is fixed and retried, so no deposit is ever skipped.
+    """
 
     account: str
     token: str
@@ -110,7 +114,8 @@ class Replace(msgspec.Struct, frozen=True, gc=False, tag="replace"):
 
     Same price and a smaller or equal ``qty`` keeps queue priority; anything else re-enters
     the book at the back of its new level (and may trade, like a new order). ``side`` must
-    equal the order's side. Addressed like ``Cancel``.
+    equal the order's side. Addressed like ``Cancel``. The minimum size applies, except that an
+    order already below it (partly filled) may keep or shrink its open quantity.
     """
 
     account: str

@@ -186,7 +186,7 @@ class Core:
             )
         touched.clear()
 
-    def _check_price_qty(self, m: Market, price: int, qty: int) -> None:
+    def _check_price_qty(self, m: Market, price: int, qty: int, min_qty: int) -> None:
         if qty <= 0:
             raise _Reject(R.INVALID_QUANTITY)
         if price <= 0:
@@ -197,7 +197,7 @@ class Core:
             raise _Reject(R.PRICE_OFF_TICK)
         if qty % m.lot:
             raise _Reject(R.QUANTITY_OFF_LOT)
-        if qty < m.min_qty:
+        if qty < min_qty:
             raise _Reject(R.BELOW_MIN_SIZE)
         if qty * price // m.scale > UINT256_MAX:
             raise _Reject(R.VALUE_OUT_OF_RANGE)
@@ -398,7 +398,7 @@ class Core:
                 or qty < m.min_qty
                 or ((qty | price) >> 128 and _too_big(qty, price, scale))
             ):
-                self._check_price_qty(m, price, qty)
+                self._check_price_qty(m, price, qty, m.min_qty)
             if c.order_type is OrderType.MARKET and tif is not IOC and tif is not FOK:
                 raise _Reject(R.INVALID_TIME_IN_FORCE)
             exp = c.expires_at_ms
@@ -475,15 +475,19 @@ class Core:
             if c.side is not o.side:
                 raise _Reject(R.REPLACE_SIDE_MISMATCH)
             scale = m.scale
+            # A partly filled order may have less open than the minimum size: a replace may
+            # keep or shrink such a remainder, but not grow it, nor shrink a larger order,
+            # below the minimum.
+            min_qty = 0 if qty <= o.qty < m.min_qty else m.min_qty
             if (
                 qty <= 0
                 or price <= 0
                 or price % m.tick
                 or qty % m.lot
-                or qty < m.min_qty
+                or qty < min_qty
                 or ((qty | price) >> 128 and _too_big(qty, price, scale))
             ):
-                self._check_price_qty(m, price, qty)
+                self._check_price_qty(m, price, qty, min_qty)
             a = self.accounts[o.account]
             if o.side is BUY:
                 bs, opp, tok, limit_key = m.bids, m.asks, m.quote, price

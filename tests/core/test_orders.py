@@ -1052,3 +1052,40 @@ def test_balance_events_for_each_command(make: Callable[[Core, int], Command], p
     assert not of(events, Rejected), events
     assert {(b.account, b.token) for b in of(events, BalanceChanged)} == pairs
     assert_balance_events_match(core, events)
+
+
+def test_replace_of_a_remainder_below_min_size_may_keep_or_shrink_it_not_grow_it() -> None:
+    core = funded_core()
+    # bob's sell is partly filled, leaving 5 lots open: less than the minimum size
+    bob = of(core.apply(Place("bob", MKT, SELL, P, MIN_QTY + 5 * LOT), 0), OrderAccepted)[0]
+    core.apply(Place("alice", MKT, BUY, P, MIN_QTY), 0)
+    assert core.orders[bob.order_id].qty == 5 * LOT < MIN_QTY
+    # same size, new price: allowed (the remainder moves)
+    events = core.apply(Replace("bob", MKT, SELL, P + TICK, 5 * LOT, bob.order_id), 0)
+    assert of(events, OrderReplaced)[0].priority_kept is False
+    # shrinking at the same price: allowed, priority kept
+    events = core.apply(Replace("bob", MKT, SELL, P + TICK, 3 * LOT, bob.order_id), 0)
+    assert of(events, OrderReplaced)[0].priority_kept is True
+    assert core.orders[bob.order_id].qty == 3 * LOT
+    # growing it, still below the minimum: a new small order, rejected, nothing changes
+    before = core.state_hash()
+    events = core.apply(Replace("bob", MKT, SELL, P + TICK, 4 * LOT, bob.order_id), 0)
+    assert [(r.code, r.order_id) for r in of(events, Rejected)] == [
+        (RejectCode.BELOW_MIN_SIZE, bob.order_id)
+    ]
+    assert core.state_hash() == before
+
+
+def test_a_rejected_deposit_does_not_use_up_its_id() -> None:
+    core = new_core()
+    unlisted = "0x" + "99" * 20
+    (r,) = core.apply(Deposit("alice", unlisted, 10, 1), 0)
+    assert isinstance(r, Rejected) and r.code is RejectCode.UNKNOWN_TOKEN
+    # later deposits wait: id 2 is out of order until id 1 is credited
+    (r,) = core.apply(Deposit("alice", WETH, 10, 2), 0)
+    assert isinstance(r, Rejected) and r.code is RejectCode.DEPOSIT_OUT_OF_ORDER
+    # the operator lists the token, the watcher retries id 1, and the stream moves on
+    core.apply(ListToken(unlisted, "NEW", 18), 0)
+    assert isinstance(core.apply(Deposit("alice", unlisted, 10, 1), 0)[0], DepositCredited)
+    assert isinstance(core.apply(Deposit("alice", WETH, 10, 2), 0)[0], DepositCredited)
+    assert core.balance("alice", unlisted) == (10, 0)
