@@ -1,9 +1,11 @@
 """Myrtle Wyckoff's Python client SDK.
 
-For now: exact conversion between human decimals and integer base units (``units``). The
-async client, signing and attestation verification follow with the gateway.
+For now: exact conversion between human decimals and integer base units (``units``) and
+EIP-712 signing of every action (``signing``). The async client and attestation
+verification follow with the gateway.
 """
 
+from client_sdk.signing import Domain, Signer, SigningError
 from client_sdk.units import (
     OffGridError,
     UnitsError,
@@ -15,7 +17,10 @@ from client_sdk.units import (
 )
 
 __all__ = [
+    "Domain",
     "OffGridError",
+    "Signer",
+    "SigningError",
     "UnitsError",
     "format_units",
     "from_units",

@@ -1,0 +1,102 @@
+"""Batched signature recovery on a thread pool, results in input order.
+
+The gateway hashes each incoming action (``eip712``, a few µs) and hands the sequencer's
+next batch of ``(digest, signature, claimed account)`` items to ``Verifier.verify``. Recovery
+(~50 µs each) runs in libsecp256k1 through coincurve, which releases the GIL, so a pool of
+threads scales it across cores. Items are cut into chunks (default 256) so that the pool's
+per-task overhead stays small; the results come back in exactly the input order, so one
+account's actions are never reordered.
+
+The verifier only recovers: whether the signer may act for the claimed account (itself or a
+live agent, ``agents.Agents.authorize``) and whether the nonce is fresh (``nonces.Nonces``)
+depend on state that earlier actions change, so the single writer checks them in sequence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import NamedTuple
+
+from server.auth.eip712 import AuthError
+from server.auth.recovery import recover
+
+__all__ = ["Item", "Verified", "Verifier", "verify_one"]
+
+
+class Item(NamedTuple):
+    digest: bytes  # the EIP-712 digest of the action
+    signature: bytes | str  # 65 bytes r||s||v, or its 0x hex
+    account: str  # the account the action claims to act for
+
+
+class Verified(NamedTuple):
+    signer: str | None  # the recovered lower-case 0x address; None when ``error`` is set
+    error: AuthError | None
+    owner: bool  # the signer is the claimed account itself (else: check its agents)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def verify_one(digest: bytes, signature: bytes | str, account: str) -> Verified:
+    """Recover one item's signer; never raises for a bad item (the error is returned)."""
+    try:
+        signer = recover(digest, signature)
+    except AuthError as e:
+        return Verified(None, e, False)
+    return Verified(signer, None, isinstance(account, str) and signer == account.lower())
+
+
+def _verify_chunk(items: Sequence[tuple[bytes, bytes | str, str]]) -> list[Verified]:
+    return [verify_one(d, s, a) for d, s, a in items]
+
+
+class Verifier:
+    """Recovers the signers of batches of items on ``threads`` threads, in chunks of ``chunk``.
+
+    With ``threads == 1``, or a batch no larger than one chunk, the work runs on the calling
+    thread. Use as a context manager, or call ``close``.
+    """
+
+    def __init__(self, threads: int = 2, chunk: int = 256) -> None:
+        if threads < 1:
+            raise ValueError("threads must be at least 1")
+        if chunk < 1:
+            raise ValueError("chunk must be at least 1")
+        self.threads = threads
+        self.chunk = chunk
+        self._pool: ThreadPoolExecutor | None = None
+
+    def verify(self, items: Sequence[tuple[bytes, bytes | str, str]]) -> list[Verified]:
+        """One ``Verified`` per item, in the same order."""
+        n = len(items)
+        if self.threads == 1 or n <= self.chunk:
+            return _verify_chunk(items)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="auth-verify")
+        # At least one chunk per thread, each no larger than ``chunk``.
+        size = min(self.chunk, -(-n // self.threads))
+        chunks = [items[i : i + size] for i in range(0, n, size)]
+        out: list[Verified] = []
+        for part in self._pool.map(_verify_chunk, chunks):
+            out.extend(part)
+        return out
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __enter__(self) -> Verifier:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
