@@ -299,8 +299,9 @@ class Core:
         quote = m.quote
         taker_buys = t.side is BUY
         accounts = self.accounts
-        touched = self._touched
         append = self._events.append
+        makers: dict[str, Account] = {}  # accounts traded with, in the order of their fills
+        killed = False
         while t.qty and opp.best <= limit_key:
             level = levels[opp.best]
             orders = level.orders
@@ -317,7 +318,8 @@ class Core:
                             )
                         )
                     if stp is not EXPIRE_MAKER:
-                        return True
+                        killed = True
+                        break
                     continue
                 q = t.qty if t.qty < maker.qty else maker.qty
                 quote_qty = q * price // scale
@@ -334,10 +336,7 @@ class Core:
                 sb = seller.balances
                 sb[base] = sb.get(base, 0) - q
                 sb[quote] = sb.get(quote, 0) + quote_qty
-                touched[(buyer.id, base)] = buyer
-                touched[(buyer.id, quote)] = buyer
-                touched[(seller.id, base)] = seller
-                touched[(seller.id, quote)] = seller
+                makers[ma.id] = ma
                 maker.qty -= q
                 maker.filled += q
                 level.qty -= q
@@ -360,7 +359,17 @@ class Core:
                 )
                 if not maker.qty:
                     self._unrest(maker, m)
-        return False
+            if killed:
+                break
+        if makers:
+            # Both tokens of everyone who traded changed: marked once, not once per fill.
+            touched = self._touched
+            touched[(ta.id, base)] = ta
+            touched[(ta.id, quote)] = ta
+            for ma in makers.values():
+                touched[(ma.id, base)] = ma
+                touched[(ma.id, quote)] = ma
+        return killed
 
     def _execute(self, o: Order, m: Market, a: Account) -> None:
         """Match an order that is not in the book, then rest or expire what is left."""
@@ -443,12 +452,15 @@ class Core:
             self._execute(o, m, a)
 
     def _cancel(self, c: Cancel, ts_ms: int) -> None:
-        try:
-            m = self._market(c.market)
-            o = self._find(c.account, c.market, c.order_id, c.client_order_id)
-        except _Reject as r:
-            self._reject("cancel", c.account, r.code, c.order_id, c.client_order_id)
-            return
+        m = self.markets.get(c.market)
+        o = self.orders.get(c.order_id) if c.order_id else None
+        if m is None or o is None or o.account != c.account or o.market != c.market:
+            try:
+                m = self._market(c.market)
+                o = self._find(c.account, c.market, c.order_id, c.client_order_id)
+            except _Reject as r:
+                self._reject("cancel", c.account, r.code, c.order_id, c.client_order_id)
+                return
         self._unrest(o, m)
         self._events.append(OrderCancelled(o.id, o.account, o.market, o.qty, CancelReason.USER))
 
