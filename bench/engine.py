@@ -456,9 +456,10 @@ def setup_commands(flow: Flow) -> list[Command]:
     return setup + core_commands(flow, flow.warmup)
 
 
-def core_calls(core: Core, cmds: Sequence[Command]) -> list[Call]:
+def core_calls(core: Core, cmds: Sequence[Command], start: int = 0) -> list[Call]:
+    """``cmds`` (the flow's ops from index ``start``) as calls of ``core.apply``."""
     apply = core.apply
-    return [(apply, (cmd, TS0 + i // OPS_PER_MS)) for i, cmd in enumerate(cmds)]
+    return [(apply, (cmd, TS0 + (start + i) // OPS_PER_MS)) for i, cmd in enumerate(cmds)]
 
 
 def core_depth(core: Core) -> tuple[list[tuple[int, list[tuple[int, int]]]], ...]:
@@ -483,37 +484,104 @@ class Run:
         return self.ops * 1e9 / self.total_ns
 
 
+CHUNK = 4096
+"""Ops per timed chunk. The calls of a chunk (and the core's Command objects) are built just
+before it runs, untimed, as a server decodes a command just before applying it: prebuilding
+all 300k up front would time cold memory reads of the inputs instead of the engines."""
+
+
 def time_calls(calls: list[Call], per_call: bool) -> Run:
     """Run the calls after gc.collect() + gc.freeze(); the collector stays on while timing."""
+    return time_chunks([lambda: calls], per_call)
+
+
+def time_chunks(chunks: Sequence[Callable[[], list[Call]]], per_call: bool) -> Run:
+    """Build each chunk's calls (untimed), then time running them; totals over all chunks."""
     gc.collect()
     gc.freeze()
     now = time.perf_counter_ns
+    total = 0
+    n = 0
+    lat: list[int] = []
     try:
-        if per_call:
-            lat = [0] * len(calls)
-            for i, (fn, args) in enumerate(calls):
+        for build in chunks:
+            calls = build()
+            n += len(calls)
+            if per_call:
+                for fn, args in calls:
+                    t0 = now()
+                    fn(*args)
+                    lat.append(now() - t0)
+            else:
                 t0 = now()
-                fn(*args)
-                lat[i] = now() - t0
-            return Run(sum(lat), len(calls), lat)
-        t0 = now()
-        for fn, args in calls:
-            fn(*args)
-        return Run(now() - t0, len(calls))
+                for fn, args in calls:
+                    fn(*args)
+                total += now() - t0
+            del calls
+        if per_call:
+            return Run(sum(lat), n, lat)
+        return Run(total, n)
     finally:
         gc.unfreeze()
+
+
+def _chunked(n: int) -> list[tuple[int, int]]:
+    return [(i, min(i + CHUNK, n)) for i in range(0, n, CHUNK)]
+
+
+def run_paired(flow: Flow, first: str) -> dict[str, list[int]]:
+    """Throughput, paired: both engines walk the flow together, chunk by chunk, each chunk
+    timed for one right after the other (``first`` goes first). A burst of noise from
+    another tenant then hits both sides of a chunk, not one whole run of one side."""
+    book = BaselineBook()
+    for fn, args in baseline_calls(book, flow.warmup):
+        fn(*args)
+    core = new_core(flow)
+    ops = flow.ops
+    ns: dict[str, list[int]] = {"baseline": [], "core": []}
+    now = time.perf_counter_ns
+    gc.collect()
+    gc.freeze()
+    try:
+        for a, b in _chunked(len(ops)):
+            calls = {
+                "baseline": baseline_calls(book, ops[a:b]),
+                "core": core_calls(core, core_commands(flow, ops[a:b]), a),
+            }
+            for name in (first, "core" if first == "baseline" else "baseline"):
+                chunk = calls[name]
+                t0 = now()
+                for fn, args in chunk:
+                    fn(*args)
+                ns[name].append(now() - t0)
+    finally:
+        gc.unfreeze()
+    return ns
 
 
 def run_baseline(flow: Flow, per_call: bool) -> Run:
     book = BaselineBook()
     for fn, args in baseline_calls(book, flow.warmup):
         fn(*args)
-    return time_calls(baseline_calls(book, flow.ops), per_call)
+    ops = flow.ops
+    return time_chunks(
+        [lambda a=a, b=b: baseline_calls(book, ops[a:b]) for a, b in _chunked(len(ops))],
+        per_call,
+    )
 
 
 def run_core(flow: Flow, cmds: Sequence[Command], per_call: bool) -> Run:
+    """The core on the flow; its Command objects are built chunk by chunk, like the
+    baseline's calls (``cmds`` is the same flow, kept for the hooks' signature)."""
     core = new_core(flow)
-    return time_calls(core_calls(core, cmds), per_call)
+    ops = flow.ops
+    return time_chunks(
+        [
+            lambda a=a, b=b: core_calls(core, core_commands(flow, ops[a:b]), a)
+            for a, b in _chunked(len(ops))
+        ],
+        per_call,
+    )
 
 
 def validate(flow: Flow, cmds: Sequence[Command]) -> dict[str, Any]:
@@ -581,14 +649,17 @@ def measure(flow: Flow, cmds: Sequence[Command], repeats: int, console: Console)
         "baseline": lambda per_call: run_baseline(flow, per_call),
         "core": lambda per_call: run_core(flow, cmds, per_call),
     }
+    chunk_ns: dict[str, list[list[int]]] = {"baseline": [], "core": []}
+    n_ops = len(flow.ops)
     for rep in range(repeats):
         # Interleaved, and the order flips every repetition so that neither always goes first.
         order = list(runners.items())[:: -1 if rep % 2 else 1]
-        for name, runner in order:
-            r = runner(False)
-            tp[name].append(r.ops_per_s)
+        paired = run_paired(flow, first=order[0][0])
+        for name, per_chunk in paired.items():
+            chunk_ns[name].append(per_chunk)
+            tp[name].append(n_ops * 1e9 / sum(per_chunk))
             console.print(
-                f"  rep {rep + 1}/{repeats} {name:8} throughput {r.ops_per_s:>10,.0f} ops/s"
+                f"  rep {rep + 1}/{repeats} {name:8} throughput {tp[name][-1]:>10,.0f} ops/s"
             )
         for name, runner in order:
             r = runner(True)
@@ -602,7 +673,12 @@ def measure(flow: Flow, cmds: Sequence[Command], repeats: int, console: Console)
                 f"  p99 {p['p99']:,} ns  p99.9 {p['p99_9']:,} ns"
             )
         gc.collect()
-    best = {name: max(v) for name, v in tp.items()}
+    # The estimate: for every chunk, its fastest time over the repetitions (the timeit rule:
+    # noise only ever adds time), summed over the flow.
+    best = {
+        name: n_ops * 1e9 / sum(min(times) for times in zip(*reps, strict=True))
+        for name, reps in chunk_ns.items()
+    }
     ratio = best["core"] / best["baseline"]
     return {
         "baseline_ops_per_s": round(best["baseline"]),
@@ -710,7 +786,7 @@ def report(results: dict[str, Any], console: Console) -> None:
     t.add_column("core", justify="right")
     t.add_column("core / baseline", justify="right")
     b, c = results["baseline_ops_per_s"], results["core_ops_per_s"]
-    t.add_row(f"ops/s (best of {reps})", f"{b:,}", f"{c:,}", f"{c / b:.3f}")
+    t.add_row(f"ops/s (best chunks of {reps})", f"{b:,}", f"{c:,}", f"{c / b:.3f}")
     for key, label in (("p50", "p50"), ("p99", "p99"), ("p99_9", "p99.9"), ("mean", "mean")):
         bl, cl = lat["baseline"][key], lat["core"][key]
         t.add_row(f"{label} us (median of {reps})", _us(bl), _us(cl), f"{cl / bl:.2f}x")
@@ -857,7 +933,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "book": flow.stats,
         "validation": validation,
         "aggregate": {
-            "ops_per_s": f"best of {args.repeats} repetitions (median also recorded)",
+            "ops_per_s": f"per {CHUNK}-op chunk, the fastest of {args.repeats} repetitions, "
+            "summed over the flow; both engines walk the flow together, chunk by chunk "
+            "(whole-run figures per repetition also recorded)",
             "latency": f"median over {args.repeats} repetitions of each percentile",
         },
         "timing": "throughput: one perf_counter_ns pair around the whole loop; latency: a "
