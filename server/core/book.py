@@ -1,13 +1,11 @@
 """Order books: price-time priority on sortedcontainers.
 
 A side keeps its price levels in a SortedList of keys (the price for asks, minus the price
-for bids, so the best level is always ``keys[0]``) and a dict from key to level. A level is
-an OrderedDict in time priority: O(1) append, O(1) removal of any order, O(1) front.
+for bids, so better prices sort first) and a dict from key to level; the best live key is
+cached. A level is a dict in time priority: O(1) append, O(1) removal of any order.
 """
 
 from __future__ import annotations
-
-from collections import OrderedDict
 
 from sortedcontainers import SortedList
 
@@ -85,7 +83,10 @@ class Level:
     def __init__(self, price: int) -> None:
         self.price = price
         self.qty = 0  # sum of the open qty of its orders
-        self.orders: OrderedDict[int, Order] = OrderedDict()
+        # A dict keeps insertion (time) order. Removing from the front leaves dead slots that
+        # a new iterator skips until the dict next resizes, so matching walks a level with
+        # one iterator and removes the makers it finished afterwards.
+        self.orders: dict[int, Order] = {}
 
 
 class BookSide:
@@ -134,35 +135,6 @@ class BookSide:
                 self.best = self._next_live(key)
             if self.idle > self.compact_above:
                 self.compact()
-
-    def move(self, o: Order, price: int, qty: int) -> None:
-        """``remove``, set the new price and quantity, ``insert``: inlined, the hot path."""
-        levels = self.levels
-        key = self.sign * o.price
-        level = levels[key]
-        del level.orders[o.id]
-        level.qty -= o.qty
-        compact = False
-        if not level.orders:
-            self.idle += 1
-            if key == self.best:
-                self.best = self._next_live(key)
-            compact = self.idle > self.compact_above
-        o.price = price
-        o.qty = qty
-        key = self.sign * price
-        to = levels.get(key)
-        if to is None:
-            to = levels[key] = Level(price)
-            self.keys.add(key)
-        elif not to.orders:
-            self.idle -= 1
-        if key < self.best:
-            self.best = key
-        to.orders[o.id] = o
-        to.qty += qty
-        if compact:
-            self.compact()
 
     def _next_live(self, key: int) -> int:
         levels = self.levels

@@ -20,7 +20,7 @@ from typing import Any
 
 from server.core import snapshot as snap
 from server.core.accounts import Account, Withdrawal
-from server.core.book import BookSide, Market, Order, Token
+from server.core.book import BookSide, Level, Market, Order, Token
 from server.core.commands import (
     MAX_BATCH,
     AdvanceTime,
@@ -304,14 +304,15 @@ class Core:
         killed = False
         while t.qty and opp.best <= limit_key:
             level = levels[opp.best]
-            orders = level.orders
             price = level.price
-            while t.qty and orders:
-                maker = next(iter(orders.values()))
+            done: list[Order] = []  # makers to take out: removed after the walk over the level
+            for maker in level.orders.values():
+                if not t.qty:
+                    break
                 if maker.account == t.account:
                     stp = t.stp
                     if stp is not EXPIRE_TAKER:
-                        self._unrest(maker, m)
+                        done.append(maker)
                         append(
                             OrderExpired(
                                 maker.id, maker.account, m.id, maker.qty, ExpireReason.SELF_TRADE
@@ -358,7 +359,9 @@ class Core:
                     )
                 )
                 if not maker.qty:
-                    self._unrest(maker, m)
+                    done.append(maker)
+            for maker in done:
+                self._unrest(maker, m)
             if killed:
                 break
         if makers:
@@ -525,8 +528,34 @@ class Core:
             bs.levels[bs.sign * price].qty -= o.qty - qty
             o.qty = qty
         elif not crosses:
-            # The common move: to the back of its new level.
-            bs.move(o, price, qty)
+            # The common move: to the back of its new level. BookSide.move, inlined: this is
+            # most of the flow (82% of exchange-core's mix), and a call costs ~3% of it.
+            levels = bs.levels
+            key = bs.sign * o.price
+            level = levels[key]
+            del level.orders[o.id]
+            level.qty -= o.qty
+            compact = False
+            if not level.orders:
+                bs.idle += 1
+                if key == bs.best:
+                    bs.best = bs._next_live(key)
+                compact = bs.idle > bs.compact_above
+            o.price = price
+            o.qty = qty
+            key = bs.sign * price
+            to = levels.get(key)
+            if to is None:
+                to = levels[key] = Level(price)
+                bs.keys.add(key)
+            elif not to.orders:
+                bs.idle -= 1
+            if key < bs.best:
+                bs.best = key
+            to.orders[o.id] = o
+            to.qty += qty
+            if compact:
+                bs.compact()
         else:
             # It trades: out of the book, then in again like a new order.
             self._unrest(o, m)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from server.core import Cancel, Place, Side
+from server.core import Cancel, Place, Side, TimeInForce
 from server.core.book import IDLE_LEVELS_MIN, NO_LEVEL
 from tests.core.fixtures import E6, MIN_QTY, MKT, TICK, funded_core
 
@@ -51,3 +51,24 @@ def test_idle_level_is_reused_and_invisible() -> None:
     assert m.bids.levels[-P0] is level and m.bids.idle == 0
     assert m.bids.best_price() == P0
     assert m.l2()[0] == [(P0, 2 * MIN_QTY), (P0 - TICK, MIN_QTY)]
+
+
+def test_deep_level_swept_in_time_order_by_one_order_and_by_many() -> None:
+    makers = tuple(f"m{i}" for i in range(50))
+    core = funded_core((*makers, "taker"))
+    ids = []
+    for i in range(1500):
+        (acc, *_r) = core.apply(Place(makers[i % 50], MKT, Side.SELL, P0, MIN_QTY), 0)
+        ids.append(acc.order_id)  # type: ignore[attr-defined]
+    # one order takes the first 1000 in time order
+    events = core.apply(Place("taker", MKT, Side.BUY, P0, 1000 * MIN_QTY), 0)
+    fills = [e for e in events if type(e).__name__ == "Fill"]
+    assert [f.maker_order_id for f in fills] == ids[:1000]  # type: ignore[attr-defined]
+    # then 500 single-maker IOCs take the rest, still in time order
+    taken = []
+    for _ in range(500):
+        events = core.apply(Place("taker", MKT, Side.BUY, P0, MIN_QTY, TimeInForce.IOC), 0)
+        taken += [e.maker_order_id for e in events if type(e).__name__ == "Fill"]  # type: ignore[attr-defined]
+    assert taken == ids[1000:]
+    assert core.markets[MKT].asks.best_price() is None
+    assert core.balance("taker", "0x" + "11" * 20)[0] == 1_000 * 10**18 + 1500 * MIN_QTY
