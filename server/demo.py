@@ -190,8 +190,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         with tempfile.TemporaryDirectory(prefix="myrtle-demo-") as d:
             run(args.seed, args.orders, d, console)
     console.print(
-        "\nNext: `make test` runs the test suite; `.venv/bin/python bench/engine.py` measures "
-        "the engine against a bare order book."
+        "\nNext: `make test` runs the test suite; `make bench` measures the engine against a "
+        "bare order book, and the journal; `.venv/bin/python -m server.demo --seed 7 --orders "
+        "2000` runs a longer flow."
     )
 
 
