@@ -7,6 +7,7 @@ import msgspec
 from server.core import RejectCode
 from server.core.commands import Command
 from server.core.events import Event
+from server.gateway.wire import decode_request
 
 DOC = (Path(__file__).parent.parent / "docs" / "PROTOCOL.md").read_text()
 
@@ -27,5 +28,9 @@ def test_every_command_and_event_type_is_documented() -> None:
 
 def test_examples_decode_as_documented() -> None:
     blocks = [b.split("```", 1)[0] for b in DOC.split("```json\n")[1:]]
-    decoded = [msgspec.json.decode(b.encode(), type=Command | Event) for b in blocks]
+    requests = [decode_request(b)[1] for b in blocks if '"method"' in b]
+    decoded = [
+        msgspec.json.decode(b.encode(), type=Command | Event) for b in blocks if '"method"' not in b
+    ]
+    assert [type(r).__name__ for r in requests] == ["PlaceParams"]
     assert [type(d).__name__ for d in decoded] == ["Place", "Fill"]
