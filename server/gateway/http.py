@@ -1,0 +1,93 @@
+"""Plain HTTP next to the WebSocket endpoint: ``GET /health`` and ``GET /metrics``.
+
+They are answered from websockets' ``process_request`` hook, before any WebSocket handshake:
+returning a response ends the exchange there; returning None lets the handshake go on (only
+for ``/ws``). Everything else gets a 404.
+"""
+
+from __future__ import annotations
+
+import http
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Request, Response
+
+__all__ = ["WS_PATH", "HttpRoutes", "Metrics"]
+
+WS_PATH = "/ws"
+
+
+class Metrics:
+    """The gateway's Prometheus metrics, in a registry of their own (one per server)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.connections = Gauge(
+            "myrtle_ws_connections",
+            "Open WebSocket connections.",
+            registry=self.registry,
+        )
+        self.messages_received = Counter(
+            "myrtle_ws_messages_received",
+            "WebSocket messages received from clients.",
+            registry=self.registry,
+        )
+        self.command_latency = Histogram(
+            "myrtle_command_latency_seconds",
+            "Time from receiving a client message to sending its answer.",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=self.registry,
+        )
+        self.committed_seq = Gauge(
+            "myrtle_sequencer_committed_seq",
+            "The sequencer's last durable sequence number.",
+            registry=self.registry,
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class HttpRoutes:
+    """The ``process_request`` hook. ``health`` supplies the fields of the /health answer
+    beyond ``status``; it is called on the event loop and must not block."""
+
+    def __init__(self, metrics: Metrics, health: Callable[[], dict[str, Any]]) -> None:
+        self.metrics = metrics
+        self.health = health
+
+    def __call__(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = request.path.split("?", 1)[0]
+        if path == WS_PATH:
+            return None  # go on with the WebSocket handshake
+        if path == "/health":
+            body = msgspec.json.encode({"status": "ok", **self.health()})
+            return _respond(connection, http.HTTPStatus.OK, body, "application/json")
+        if path == "/metrics":
+            return _respond(
+                connection, http.HTTPStatus.OK, self.metrics.exposition(), CONTENT_TYPE_LATEST
+            )
+        return _respond(
+            connection,
+            http.HTTPStatus.NOT_FOUND,
+            b"not found: try /ws, /health or /metrics\n",
+            "text/plain; charset=utf-8",
+        )
+
+
+def _respond(
+    connection: ServerConnection, status: http.HTTPStatus, body: bytes, content_type: str
+) -> Response:
+    response = connection.respond(status, "")
+    response.body = body
+    del response.headers["Content-Length"]
+    del response.headers["Content-Type"]
+    response.headers["Content-Length"] = str(len(body))
+    response.headers["Content-Type"] = content_type
+    response.headers["Cache-Control"] = "no-store"
+    return response
