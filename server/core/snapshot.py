@@ -196,6 +196,7 @@ def decode_into(core: Core, data: bytes) -> None:
             )
             core._rest(o, m, owner)
     core._touched = {}
+    core._events = []  # _rest reported balance events while rebuilding: nobody's
     heapq.heapify(core._expiries)
     for sa in state.accounts:
         rebuilt = _nonzero(core.accounts[sa.id].locked)

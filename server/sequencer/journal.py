@@ -33,6 +33,7 @@ from pathlib import Path
 import msgspec
 
 from server.core.commands import Command
+from server.sequencer.files import fsync_dir, numbered_files
 from server.sequencer.sealer import Sealer, SealError
 
 __all__ = [
@@ -65,14 +66,6 @@ class RecoveryError(Exception):
 
 class CorruptJournalError(RecoveryError):
     """The journal is damaged somewhere other than its tail; recovery must not go on."""
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def encode_record(sealer: Sealer, first_seq: int, items: list[tuple[int, Command]]) -> bytes:
@@ -144,13 +137,7 @@ class Journal:
 
     def segments(self) -> list[tuple[int, Path]]:
         """(first seq, path) of every segment, oldest first."""
-        out = []
-        for p in self.dir.glob("wal-*.log"):
-            try:
-                out.append((int(p.stem[4:]), p))
-            except ValueError:
-                continue
-        return sorted(out)
+        return numbered_files(self.dir, "wal-", ".log")
 
     def start_segment(self, first_seq: int) -> None:
         """Close the current segment and write the next ones into a new file."""
@@ -158,7 +145,7 @@ class Journal:
         path = self.dir / f"wal-{first_seq:020d}.log"
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._segment = path
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
 
     def drop_segments_before(self, seq: int) -> None:
         """Delete segments whose commands all come before ``seq`` (a snapshot covers them)."""

@@ -13,6 +13,7 @@ import struct
 from pathlib import Path
 
 from server.core import Core, SnapshotError
+from server.sequencer.files import fsync_dir, numbered_files
 from server.sequencer.sealer import Sealer, SealError
 
 __all__ = ["SnapshotStore"]
@@ -32,13 +33,7 @@ class SnapshotStore:
 
     def list(self) -> list[tuple[int, Path]]:
         """(seq, path) of every snapshot, oldest first."""
-        out = []
-        for p in self.dir.glob("snapshot-*.snap"):
-            try:
-                out.append((int(p.stem[9:]), p))
-            except ValueError:
-                continue
-        return sorted(out)
+        return numbered_files(self.dir, "snapshot-", ".snap")
 
     def write(self, core: Core, seq: int, ts_ms: int) -> Path:
         """Durably store the state after command ``seq``; keep the newest ``keep``."""
@@ -51,11 +46,7 @@ class SnapshotStore:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-        fd = os.open(self.dir, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(self.dir)
         for _, old in self.list()[: -self.keep]:
             old.unlink()
         return path
