@@ -31,14 +31,13 @@ from server.gateway.wire import (
     WithdrawParams,
     parse_amount,
 )
+from server.sequencer.state import SignedCommand
 
 __all__ = ["CoreAction", "SignedCommand", "signing_digest", "to_command"]
 
 CoreAction = (
     PlaceParams | CancelParams | CancelAllParams | ReplaceParams | BatchParams | WithdrawParams
 )
-SignedCommand = Place | Cancel | CancelAll | Replace | Batch | Withdraw
-"""The core commands a user signs (the rest come from the operator and the chain)."""
 
 _INNER: dict[str, type[PlaceParams | CancelParams | ReplaceParams]] = {
     "place": PlaceParams,

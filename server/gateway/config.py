@@ -35,8 +35,20 @@ class Config:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     max_frame_bytes: int = 1 << 20
-    outbound_queue: int = 1024
+    outbound_queue: int = 4096  # messages; a connection that falls further behind is closed
     snapshot_every: int = DEFAULT_SNAPSHOT_EVERY
+    # The EIP-712 domain every action is signed under (DESIGN.md, "Authentication"). The
+    # default registry is the address anvil gives the first contract its first account
+    # deploys, where the devnet puts the DepositRegistry.
+    chain_id: int = 31337
+    registry_address: str = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
+    allow_sessions: bool = True
+    rate_per_connection: int = 5000  # requests/s, bursts of twice as many
+    rate_per_account: int = 10000  # actions/s, bursts of twice as many
+    max_errors: int = 1000  # refused requests per connection within 10 s before closing it
+    verify_threads: int = 2
+    # Development only: dev_list_token / dev_list_market / dev_deposit, on loopback only.
+    dev_operator: bool = False
     # Development only: in the TEE the storage key comes from the dstack guest agent.
     storage_key_hex: str | None = None
 
@@ -96,6 +108,29 @@ def _path(name: str, value: object, source: str, from_env: bool) -> object:
     return Path(value.strip())
 
 
+def _bool(name: str, value: object, source: str, from_env: bool) -> object:
+    if isinstance(value, bool):
+        return value
+    if from_env and isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+    raise _fail(name, value, source, "true or false")
+
+
+def _address(name: str, value: object, source: str, from_env: bool) -> object:
+    text = value.strip() if isinstance(value, str) else ""
+    if len(text) != 42 or not text.startswith("0x"):
+        raise _fail(name, value, source, "a 0x address (40 hex digits)")
+    try:
+        bytes.fromhex(text[2:])
+    except ValueError:
+        raise _fail(name, value, source, "a 0x address (40 hex digits)") from None
+    return text.lower()
+
+
 def _hex_key(name: str, value: object, source: str, from_env: bool) -> object:
     expected = "64 hex characters (a 32-byte key)"
     if not isinstance(value, str):
@@ -120,6 +155,14 @@ _PARSERS: dict[str, _Parser] = {
     "outbound_queue": _int_range(1, None),
     "snapshot_every": _int_range(1, None),
     "storage_key_hex": _hex_key,
+    "chain_id": _int_range(1, 2**63 - 1),
+    "registry_address": _address,
+    "allow_sessions": _bool,
+    "rate_per_connection": _int_range(1, None),
+    "rate_per_account": _int_range(1, None),
+    "max_errors": _int_range(1, None),
+    "verify_threads": _int_range(1, 64),
+    "dev_operator": _bool,
 }
 assert set(_PARSERS) == {f.name for f in fields(Config)}
 
@@ -168,6 +211,9 @@ def load_config(
     return config
 
 
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
 def _check(config: Config) -> None:
     """Rules that involve more than one field, or the file system."""
     if (config.tls_cert is None) != (config.tls_key is None):
@@ -185,5 +231,11 @@ def _check(config: Config) -> None:
     if config.data_dir.exists() and not config.data_dir.is_dir():
         raise ConfigError(
             f"data_dir = {str(config.data_dir)!r}: expected a directory, found something else"
+        )
+    if config.dev_operator and config.host not in _LOOPBACK:
+        raise ConfigError(
+            f"dev_operator = true with host = {config.host!r}: the development operator "
+            f"methods credit deposits without a chain, so they are only served on loopback "
+            f"({', '.join(sorted(_LOOPBACK))})"
         )
     config.storage_key  # noqa: B018  (raises ConfigError when missing)

@@ -60,6 +60,16 @@ GATEWAY_CODES: Final[dict[str, tuple[Category, str]]] = {
     "NOT_IMPLEMENTED": (Category.PROTOCOL, "this server does not offer that yet"),
     "NOT_LOGGED_IN": (Category.AUTHENTICATION, "log in first"),
     "RATE_LIMITED": (Category.RATE_LIMIT, "too many requests; slow down"),
+    "ALREADY_LOGGED_IN": (
+        Category.PERMISSION_DENIED,
+        "this connection is logged in as another account",
+    ),
+    "SIGNATURE_REQUIRED": (
+        Category.AUTHENTICATION,
+        "unsigned actions need a login and session mode",
+    ),
+    "DARK_MARKET": (Category.BAD_REQUEST, "a dark market has no public channels or book"),
+    "UNKNOWN_CHANNEL": (Category.BAD_REQUEST, "no such channel, or not subscribed"),
 }
 
 _AUTH: Final[dict[type[AuthError], Category]] = {

@@ -37,10 +37,31 @@ class Metrics:
             "WebSocket messages received from clients.",
             registry=self.registry,
         )
-        self.command_latency = Histogram(
-            "myrtle_command_latency_seconds",
-            "Time from receiving a client message to sending its answer.",
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+        self.ack_latency = Histogram(
+            "myrtle_ack_latency_seconds",
+            "Time from receiving a request to queueing its answer (after the commit).",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=self.registry,
+        )
+        self.commit_latency = Histogram(
+            "myrtle_commit_latency_seconds",
+            "Journal write + fsync of one group commit.",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1),
+            registry=self.registry,
+        )
+        self.actions = Counter(
+            "myrtle_actions",
+            "Actions sequenced (orders, cancels, logins, ...), refused or not.",
+            registry=self.registry,
+        )
+        self.inbox_depth = Gauge(
+            "myrtle_inbox_depth",
+            "Requests received but not yet verified and sequenced.",
+            registry=self.registry,
+        )
+        self.outbound_depth = Gauge(
+            "myrtle_outbound_queued",
+            "Messages queued to clients across all connections.",
             registry=self.registry,
         )
         self.committed_seq = Gauge(

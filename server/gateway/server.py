@@ -1,8 +1,8 @@
 """The gateway process: open the sequencer (recovery), serve ``/ws``, ``/health`` and
 ``/metrics``, and stop gracefully on SIGINT or SIGTERM.
 
-This first slice accepts WebSocket connections and answers every text frame with a
-``NOT_IMPLEMENTED`` error; the wire protocol comes next.
+Each connection's task only reads frames and hands them to the pipeline
+(``server.gateway.pipeline``), which verifies, sequences, commits and answers.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ import ssl
 import time
 from typing import Any
 
-import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 from server.gateway.config import Config
-from server.gateway.errors import GATEWAY_CODES
+from server.gateway.connection import Connection
 from server.gateway.http import WS_PATH, HttpRoutes, Metrics
+from server.gateway.limits import ErrorWindow, TokenBucket
+from server.gateway.pipeline import Pipeline
 from server.sequencer import AesGcmSealer, Sequencer
 
 __all__ = ["CLOSE_UNSUPPORTED_DATA", "Gateway", "run", "wall_clock_ms"]
@@ -35,64 +37,63 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class _ErrorBody(msgspec.Struct, frozen=True):
-    code: str
-    message: str
-
-
-class _ErrorReply(msgspec.Struct, frozen=True):
-    id: None
-    error: _ErrorBody
-
-
-_NOT_IMPLEMENTED = msgspec.json.encode(
-    _ErrorReply(
-        id=None,
-        error=_ErrorBody(
-            code="NOT_IMPLEMENTED",
-            message=GATEWAY_CODES["NOT_IMPLEMENTED"][1],
-        ),
-    )
-).decode()
-
-
 class Gateway:
-    """One server: the sequencer it fronts, its metrics and its connection handler."""
+    """One server: the sequencer it fronts, its pipeline, metrics and connection handler."""
 
     def __init__(self, config: Config, sequencer: Sequencer) -> None:
         self.config = config
         self.sequencer = sequencer
         self.metrics = Metrics()
         self.metrics.committed_seq.set_function(lambda: self.sequencer.committed_seq)
+        self.connections: set[Connection] = set()
+        self.metrics.outbound_depth.set_function(
+            lambda: sum(c.queued for c in list(self.connections))
+        )
+        self.pipeline = Pipeline(config, sequencer, self.metrics, wall_clock_ms)
         self.routes = HttpRoutes(self.metrics, self._health)
-        self._connections = 0
 
     def _health(self) -> dict[str, Any]:
         return {
             "committed_seq": self.sequencer.committed_seq,
-            "connections": self._connections,
+            "connections": len(self.connections),
             "tls": self.config.tls,
         }
 
     async def handle(self, ws: ServerConnection) -> None:
         # The path is /ws: HttpRoutes answered every other one before the handshake.
-        self._connections += 1
+        now = time.monotonic()
+        rate = self.config.rate_per_connection
+        conn = Connection(
+            ws,
+            queue_limit=self.config.outbound_queue,
+            rate=TokenBucket(rate, 2 * rate, now),
+            errors=ErrorWindow(self.config.max_errors),
+        )
+        self.connections.add(conn)
         self.metrics.connections.inc()
+        receive = self.pipeline.receive
+        messages = self.metrics.messages_received
+        clock = time.monotonic
         try:
             # Future: the `attest` handshake goes here, before anything else is accepted.
             # The client sends a fresh nonce; we answer with a TDX quote whose report_data
             # binds our TLS certificate's SPKI and that nonce (see DESIGN.md, "TEE").
             # Until it completes, no login or order may be read from this connection.
             async for message in ws:
-                self.metrics.messages_received.inc()
+                messages.inc()
                 if not isinstance(message, str):
                     await ws.close(CLOSE_UNSUPPORTED_DATA, "text frames only")
                     return
-                with self.metrics.command_latency.time():
-                    await ws.send(_NOT_IMPLEMENTED)
+                if conn.closing:
+                    break
+                await receive(conn, message, clock())
+        except ConnectionClosed:
+            pass  # the client went away without a closing handshake: nothing to answer
         finally:
-            self._connections -= 1
+            self.pipeline.disconnected(conn)
+            self.connections.discard(conn)
             self.metrics.connections.dec()
+            await conn.stop()
 
 
 async def _close(server: Server) -> None:
@@ -144,6 +145,7 @@ async def run(config: Config, stop: asyncio.Event | None = None) -> None:
     try:
         log.info("recovered: committed seq %d", sequencer.committed_seq)
         gateway = Gateway(config, sequencer)
+        gateway.pipeline.start()
         server = await serve(
             gateway.handle,
             config.host,
@@ -161,6 +163,7 @@ async def run(config: Config, stop: asyncio.Event | None = None) -> None:
             log.info("stopping")
         finally:
             await _close(server)
+            await gateway.pipeline.stop()
     finally:
         sequencer.commit()
         sequencer.close()

@@ -24,10 +24,17 @@ __all__ = [
     "ApproveAgentParams",
     "BatchItem",
     "BatchParams",
+    "BookParams",
     "CancelAllParams",
     "CancelParams",
+    "DevDepositParams",
+    "DevListMarketParams",
+    "DevListTokenParams",
     "EmptyParams",
+    "FillsParams",
     "LoginParams",
+    "OpenOrdersParams",
+    "OrderParams",
     "PlaceParams",
     "ReplaceParams",
     "Request",
@@ -138,6 +145,48 @@ class EmptyParams(_Params, frozen=True):
     pass
 
 
+class BookParams(_Params, frozen=True):
+    market: Market
+    depth: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
+
+
+class OpenOrdersParams(_Params, frozen=True):
+    market: Annotated[str, msgspec.Meta(max_length=64)] = ""
+
+
+class OrderParams(_Params, frozen=True):
+    market: Market
+    order_id: U64 = 0
+    client_order_id: Text = ""
+
+
+class FillsParams(_Params, frozen=True):
+    market: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+
+
+class DevListTokenParams(_Params, frozen=True):
+    token: Address
+    symbol: Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
+    decimals: Annotated[int, msgspec.Meta(ge=0, le=36)]
+
+
+class DevListMarketParams(_Params, frozen=True):
+    market: Market
+    base: Address
+    quote: Address
+    tick: Amount
+    lot: Amount
+    min_qty: Amount
+    lit: bool = True
+
+
+class DevDepositParams(_Params, frozen=True):
+    account: Address
+    token: Address
+    amount: Amount
+
+
 METHODS: Final[dict[str, type[msgspec.Struct]]] = {
     "login": LoginParams,
     "place": PlaceParams,
@@ -149,7 +198,17 @@ METHODS: Final[dict[str, type[msgspec.Struct]]] = {
     "withdraw": WithdrawParams,
     "subscribe": SubscribeParams,
     "unsubscribe": SubscribeParams,
+    "info": EmptyParams,
+    "markets": EmptyParams,
+    "book": BookParams,
     "balances": EmptyParams,
+    "open_orders": OpenOrdersParams,
+    "order": OrderParams,
+    "fills": FillsParams,
+    "dev_list_token": DevListTokenParams,
+    "dev_list_market": DevListMarketParams,
+    "dev_deposit": DevDepositParams,
+    "dev_state_hash": EmptyParams,
 }
 """Every method and the Struct its params decode to."""
 

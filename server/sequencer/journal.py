@@ -32,9 +32,9 @@ from pathlib import Path
 
 import msgspec
 
-from server.core.commands import Command
 from server.sequencer.files import fsync_dir, numbered_files
 from server.sequencer.sealer import Sealer, SealError
+from server.sequencer.state import Entry as Command
 
 __all__ = [
     "HEADER",

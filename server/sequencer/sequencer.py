@@ -17,11 +17,11 @@ from collections.abc import Callable
 import msgspec
 
 from server.core import Core
-from server.core.commands import Command
 from server.core.events import Event
 from server.sequencer.journal import Journal, RecoveryError
 from server.sequencer.sealer import Sealer
 from server.sequencer.snapshots import SnapshotStore
+from server.sequencer.state import AuthEvent, Entry, ExchangeState
 
 __all__ = ["DEFAULT_SNAPSHOT_EVERY", "Sequenced", "Sequencer"]
 
@@ -33,14 +33,14 @@ class Sequenced(msgspec.Struct, frozen=True, gc=False):
 
     seq: int
     ts_ms: int
-    command: Command
-    events: list[Event]
+    command: Entry
+    events: list[Event | AuthEvent]
 
 
 class Sequencer:
     def __init__(
         self,
-        core: Core,
+        state: ExchangeState,
         journal: Journal,
         snapshots: SnapshotStore,
         clock: Callable[[], int],
@@ -52,7 +52,7 @@ class Sequencer:
     ) -> None:
         if snapshot_every < 1:
             raise ValueError("snapshot_every must be at least 1")
-        self.core = core
+        self.state = state
         self.journal = journal
         self.snapshots = snapshots
         self.clock = clock
@@ -61,7 +61,7 @@ class Sequencer:
         self.committed_seq = last_seq  # durable: may be acknowledged
         self.last_ts_ms = last_ts_ms
         self.last_snapshot_seq = last_snapshot_seq
-        self._pending: list[tuple[int, Command]] = []
+        self._pending: list[tuple[int, Entry]] = []
         self._results: list[Sequenced] = []
 
     @classmethod
@@ -86,16 +86,16 @@ class Sequencer:
                 f"{len(snapshots.list())} snapshot(s) in {snapshots.dir} but none opens: "
                 "wrong storage key, or corruption"
             )
-        core, seq, ts_ms = loaded if loaded is not None else (Core(), 0, 0)
+        state, seq, ts_ms = loaded if loaded is not None else (ExchangeState(), 0, 0)
         snap_seq = seq
         for entry_seq, entry_ts, command in journal.replay(
             after_seq=snap_seq, key_verified=loaded is not None
         ):
-            core.apply(command, entry_ts)
+            state.apply(command, entry_ts)
             seq, ts_ms = entry_seq, entry_ts
         journal.start_segment(seq + 1)
         return cls(
-            core,
+            state,
             journal,
             snapshots,
             clock,
@@ -106,18 +106,22 @@ class Sequencer:
         )
 
     @property
+    def core(self) -> Core:
+        return self.state.core
+
+    @property
     def pending(self) -> int:
         """Commands applied but not yet durable."""
         return len(self._pending)
 
-    def submit(self, command: Command) -> Sequenced:
+    def submit(self, command: Entry) -> Sequenced:
         """Sequence, stamp and apply a command. Its result is not acknowledgeable until
         ``commit`` returns it."""
         now = self.clock()
         ts_ms = now if now > self.last_ts_ms else self.last_ts_ms
         self.last_ts_ms = ts_ms
         self.last_seq += 1
-        events = self.core.apply(command, ts_ms)
+        events = self.state.apply(command, ts_ms)
         self._pending.append((ts_ms, command))
         result = Sequenced(self.last_seq, ts_ms, command, events)
         self._results.append(result)
@@ -144,7 +148,7 @@ class Sequencer:
         """Snapshot the committed state, rotate the journal and drop what is covered."""
         if self._pending:
             raise RuntimeError("snapshot with uncommitted commands")
-        self.snapshots.write(self.core, self.committed_seq, self.last_ts_ms)
+        self.snapshots.write(self.state, self.committed_seq, self.last_ts_ms)
         self.last_snapshot_seq = self.committed_seq
         self.journal.start_segment(self.committed_seq + 1)
         # Keep the journal back to the oldest kept snapshot, so that a damaged newest

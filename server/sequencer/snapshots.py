@@ -1,8 +1,8 @@
-"""Sealed snapshots of the core, written atomically.
+"""Sealed snapshots of the sequenced state (core, nonces, agents), written atomically.
 
-A file ``snapshot-<seq>.snap``: header (magic b"MWS1", u64 seq, u64 ts_ms) then
-``Sealer.seal(Core.snapshot(), aad=header)``. Written to a temporary name, fsynced, renamed,
-and the directory fsynced, so a crash leaves either the old set or the new one.
+A file ``snapshot-<seq>.snap``: header (magic b"MWS2", u64 seq, u64 ts_ms) then
+``Sealer.seal(ExchangeState.snapshot(), aad=header)``. Written to a temporary name, fsynced,
+renamed, and the directory fsynced, so a crash leaves either the old set or the new one.
 """
 
 from __future__ import annotations
@@ -12,15 +12,18 @@ import os
 import struct
 from pathlib import Path
 
-from server.core import Core, SnapshotError
+import msgspec
+
+from server.core import SnapshotError
 from server.sequencer.files import fsync_dir, numbered_files
 from server.sequencer.sealer import Sealer, SealError
+from server.sequencer.state import ExchangeState
 
 __all__ = ["SnapshotStore"]
 
 log = logging.getLogger("myrtle.snapshots")
 
-MAGIC = b"MWS1"
+MAGIC = b"MWS2"
 _HEADER = struct.Struct("<4sQQ")
 
 
@@ -35,10 +38,10 @@ class SnapshotStore:
         """(seq, path) of every snapshot, oldest first."""
         return numbered_files(self.dir, "snapshot-", ".snap")
 
-    def write(self, core: Core, seq: int, ts_ms: int) -> Path:
+    def write(self, state: ExchangeState, seq: int, ts_ms: int) -> Path:
         """Durably store the state after command ``seq``; keep the newest ``keep``."""
         header = _HEADER.pack(MAGIC, seq, ts_ms)
-        data = header + self.sealer.seal(core.snapshot(), header)
+        data = header + self.sealer.seal(state.snapshot(), header)
         path = self.dir / f"snapshot-{seq:020d}.snap"
         tmp = path.with_suffix(".tmp")
         with open(tmp, "wb") as f:
@@ -55,8 +58,8 @@ class SnapshotStore:
         snaps = self.list()
         return snaps[0][0] if snaps else 0
 
-    def load_latest(self) -> tuple[Core, int, int] | None:
-        """(core, seq, ts_ms) of the newest snapshot that opens; None if there is none.
+    def load_latest(self) -> tuple[ExchangeState, int, int] | None:
+        """(state, seq, ts_ms) of the newest snapshot that opens; None if there is none.
 
         A damaged newer snapshot is logged and skipped: the journal still holds the
         commands after the older one, and replay checks that it does.
@@ -67,9 +70,11 @@ class SnapshotStore:
                 magic, hseq, ts_ms = _HEADER.unpack_from(data)
                 if magic != MAGIC or hseq != seq:
                     raise SnapshotError("bad header")
-                core = Core.restore(self.sealer.open(data[_HEADER.size :], data[: _HEADER.size]))
-            except (struct.error, SealError, SnapshotError) as e:
+                state = ExchangeState.restore(
+                    self.sealer.open(data[_HEADER.size :], data[: _HEADER.size])
+                )
+            except (struct.error, SealError, SnapshotError, msgspec.DecodeError) as e:
                 log.error("snapshot %s unusable (%s); trying an older one", path.name, e)
                 continue
-            return core, seq, ts_ms
+            return state, seq, ts_ms
         return None

@@ -6,102 +6,20 @@ import asyncio
 import datetime
 import ipaddress
 import json
-import os
-import signal
 import socket
 import ssl
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-ROOT = Path(__file__).resolve().parents[2]
-KEY = "5a" * 32
-START_TIMEOUT = 10.0
-STOP_TIMEOUT = 5.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen[str]
-    port: int
-    scheme: str = "http"
-    ssl_context: ssl.SSLContext | None = None
-
-    @property
-    def base(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"{'wss' if self.scheme == 'https' else 'ws'}://127.0.0.1:{self.port}/ws"
-
-    def get(self, path: str) -> tuple[int, str, bytes]:
-        with urllib.request.urlopen(
-            self.base + path, timeout=5, context=self.ssl_context
-        ) as response:
-            return response.status, response.headers["Content-Type"], response.read()
-
-    def stop(self) -> tuple[int, str]:
-        """SIGTERM by PID; the exit code and stderr."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            _, stderr = self.proc.communicate(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, stderr = self.proc.communicate()
-            pytest.fail(f"server ignored SIGTERM for {STOP_TIMEOUT} s; stderr:\n{stderr}")
-        return self.proc.returncode, stderr
-
-
-def launch(
-    tmp_path: Path, extra_toml: str = "", env: dict[str, str] | None = None
-) -> subprocess.Popen[str]:
-    config = tmp_path / "myrtle.toml"
-    config.write_text(f'host = "127.0.0.1"\ndata_dir = "{tmp_path / "data"}"\n{extra_toml}')
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("MYRTLE_")}
-    environ.update(env or {})
-    return subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--config", str(config)],
-        cwd=ROOT,
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def start(tmp_path: Path, extra_toml: str = "", **kwargs: object) -> Server:
-    port = free_port()
-    proc = launch(tmp_path, extra_toml, {"MYRTLE_PORT": str(port), "MYRTLE_STORAGE_KEY_HEX": KEY})
-    server = Server(proc, port, **kwargs)  # type: ignore[arg-type]
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited with {proc.returncode}: {proc.communicate()[1]}")
-        try:
-            server.get("/health")
-            return server
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"no /health after {START_TIMEOUT} s: {proc.communicate()[1]}")
-            time.sleep(0.05)
+from tests.servers import KEY, ROOT, STOP_TIMEOUT, Server, free_port, launch, start
 
 
 @pytest.fixture
@@ -157,21 +75,21 @@ async def exchange(server: Server, frames: list[str]) -> list[str]:
     return answers
 
 
-def test_websocket_answers_not_implemented_and_metrics_count_it(server: Server) -> None:
+def test_bad_requests_get_correlated_errors_and_metrics_count_them(server: Server) -> None:
     answers = asyncio.run(exchange(server, ['{"id": 1, "method": "ping"}', "hello"]))
-    assert len(answers) == 2
-    for answer in answers:
-        reply = json.loads(answer)
-        assert reply["id"] is None
-        assert reply["error"]["code"] == "NOT_IMPLEMENTED"
-        assert reply["error"]["message"]
+    replies = [json.loads(a) for a in answers]
+    assert [(r["id"], r["error"]["code"], r["error"]["category"]) for r in replies] == [
+        (1, "UNKNOWN_METHOD", "ProtocolError"),
+        (None, "BAD_JSON", "ProtocolError"),
+    ]
+    assert all(r["error"]["message"] for r in replies)
 
     status, content_type, body = server.get("/metrics")
     assert status == 200
     assert content_type.startswith("text/plain")
     text = body.decode()
     assert "myrtle_ws_messages_received_total 2.0" in text
-    assert "myrtle_command_latency_seconds_count 2.0" in text
+    assert "myrtle_ack_latency_seconds_count 2.0" in text
     assert "myrtle_ws_connections 0.0" in text  # the connection above is closed
     assert "myrtle_sequencer_committed_seq 0.0" in text
 
@@ -272,8 +190,8 @@ def test_tls(tmp_path: Path) -> None:
     try:
         _, _, body = srv.get("/health")
         assert json.loads(body)["tls"] is True
-        [answer] = asyncio.run(exchange(srv, ["{}"]))
-        assert json.loads(answer)["error"]["code"] == "NOT_IMPLEMENTED"
+        [answer] = asyncio.run(exchange(srv, ['{"id": "t", "method": "info"}']))
+        assert json.loads(answer)["result"]["domain"]["chain_id"] == 31337
     finally:
         code, stderr = srv.stop()
     assert code == 0, stderr

@@ -1,0 +1,518 @@
+"""The order path inside the gateway: receive -> verify -> sequence -> commit -> answer/publish.
+
+1. **Receive** (each connection's task): decode the frame, build the core command and the
+   EIP-712 digest its signature must cover, take a token from the connection's bucket, and
+   append one ``Item`` to the inbox. Every frame becomes exactly one item, even a bad one,
+   so that a connection's answers leave in the order its requests came.
+2. **Verify** (``_verify`` task): take everything in the inbox and recover the signers on
+   the thread pool (coincurve releases the GIL), in chunks, results in input order.
+3. **Sequence** (``_sequence`` task): in arrival order, check what depends on earlier
+   actions (login state, the account's rate, then agents and nonces inside
+   ``ExchangeState``) and submit to the sequencer; then **commit** (one journal record, one
+   fsync, on a worker thread) while the next batch is being verified.
+4. **Answer and publish**: only after the commit, update the read models, answer every item
+   in order and push the stream messages. Nothing is acknowledged before it is durable, and
+   queries see every action received before them.
+
+The sequencer is touched by the sequence task alone, so the core keeps a single writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final
+
+import msgspec
+
+from server.auth.eip712 import Domain
+from server.auth.verifier import Verified, verify_one
+from server.core.commands import Batch, Deposit, ListMarket, ListToken
+from server.core.events import Rejected
+from server.core.rejects import REJECT_MESSAGES, RejectCode
+from server.gateway.actions import signing_digest, to_command
+from server.gateway.config import Config
+from server.gateway.connection import CLOSE_ABUSE, Connection
+from server.gateway.errors import GATEWAY_CODES, category_of
+from server.gateway.http import Metrics
+from server.gateway.limits import TokenBucket
+from server.gateway.wire import (
+    ApproveAgentParams,
+    BatchParams,
+    BookParams,
+    CancelAllParams,
+    CancelParams,
+    DevDepositParams,
+    DevListMarketParams,
+    DevListTokenParams,
+    FillsParams,
+    LoginParams,
+    OpenOrdersParams,
+    OrderParams,
+    PlaceParams,
+    ReplaceParams,
+    SubscribeParams,
+    WireError,
+    WithdrawParams,
+    decode_request,
+    parse_amount,
+)
+from server.sequencer import Sequencer
+from server.sequencer.sequencer import Sequenced
+from server.sequencer.state import (
+    AgentApproved,
+    ApproveAgent,
+    Entry,
+    LoggedIn,
+    Login,
+    Refused,
+    Signed,
+)
+from server.streams.channels import ChannelError, Channels, DarkMarket, wire_name
+from server.streams.messages import user_events, wire_event
+from server.streams.views import Views
+
+__all__ = ["MAX_INBOX", "Item", "Pipeline"]
+
+log = logging.getLogger("myrtle.gateway")
+
+MAX_INBOX: Final = 16_384  # receivers wait while this many items are not yet sequenced
+VERIFY_CHUNK: Final = 256
+
+_CORE_ACTIONS = (PlaceParams, CancelParams, CancelAllParams, ReplaceParams, BatchParams)
+_ACTIONS = (*_CORE_ACTIONS, WithdrawParams, LoginParams, ApproveAgentParams)
+_DEV = (DevListTokenParams, DevListMarketParams, DevDepositParams)
+
+
+class Failure(Exception):
+    """An item that is answered with an error; ``code`` is any wire error code."""
+
+    def __init__(self, code: str, message: str | None = None) -> None:
+        if message is None:
+            message = GATEWAY_CODES[code][1] if code in GATEWAY_CODES else code
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Item:
+    """One received frame on its way through the pipeline."""
+
+    __slots__ = (
+        "command",
+        "conn",
+        "digest",
+        "error",
+        "method",
+        "params",
+        "received",
+        "result",
+        "rid",
+        "verified",
+    )
+
+    def __init__(self, conn: Connection, received: float) -> None:
+        self.conn = conn
+        self.received = received
+        self.rid: int | str | None = None
+        self.method = ""
+        self.params: Any = None
+        self.command: Any = None  # the core command of a core action
+        self.digest: bytes | None = None  # set when the item carries a signature to check
+        self.verified: Verified | None = None
+        self.error: Failure | None = None
+        self.result: Sequenced | None = None
+
+
+def _encode_error(rid: int | str | None, code: str, message: str) -> bytes:
+    return msgspec.json.encode(
+        {
+            "id": rid,
+            "error": {"code": code, "category": category_of(code).value, "message": message},
+        }
+    )
+
+
+class Pipeline:
+    def __init__(
+        self,
+        config: Config,
+        sequencer: Sequencer,
+        metrics: Metrics,
+        clock_ms: Callable[[], int],
+    ) -> None:
+        self.config = config
+        self.sequencer = sequencer
+        self.metrics = metrics
+        self.clock_ms = clock_ms
+        self.domain = Domain(config.chain_id, config.registry_address)
+        core = sequencer.core
+        self.views = Views(core)
+        self.channels = Channels(core)
+        self.subscribers: dict[str, set[Connection]] = {}
+        self.inbox: list[Item] = []
+        self.has_inbox = asyncio.Event()
+        self.room = asyncio.Event()
+        self.room.set()
+        self.verified: asyncio.Queue[list[Item]] = asyncio.Queue(maxsize=2)
+        self.account_rates: dict[str, TokenBucket] = {}
+        self.pool = ThreadPoolExecutor(config.verify_threads, thread_name_prefix="verify")
+        self.io = ThreadPoolExecutor(1, thread_name_prefix="journal")
+        self.tasks: list[asyncio.Task[None]] = []
+        self.info_result = {
+            "domain": {
+                "name": self.domain.name,
+                "version": self.domain.version,
+                "chain_id": self.domain.chain_id,
+                "verifying_contract": self.domain.verifying_contract,
+            },
+            "session_mode": config.allow_sessions,
+            "limits": {
+                "max_frame_bytes": config.max_frame_bytes,
+                "rate_per_connection": config.rate_per_connection,
+                "rate_per_account": config.rate_per_account,
+                "max_errors": config.max_errors,
+                "outbound_queue": config.outbound_queue,
+            },
+        }
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.tasks = [loop.create_task(self._verify()), loop.create_task(self._sequence())]
+
+    async def stop(self) -> None:
+        """Finish what was received (answered as far as connections are open), then stop."""
+        while self.inbox or self.verified.qsize() or self.sequencer.pending:
+            await asyncio.sleep(0.01)
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.pool.shutdown(wait=True)
+        self.io.shutdown(wait=True)
+
+    # ------------------------------------------------------------------ 1. receive
+
+    async def receive(self, conn: Connection, frame: str | bytes, now: float) -> None:
+        """Turn one frame into an item in the inbox (waiting while the inbox is full)."""
+        if not self.room.is_set():
+            await self.room.wait()
+        item = Item(conn, now)
+        try:
+            if not conn.rate.take(now):
+                raise Failure("RATE_LIMITED", "too many requests on this connection; slow down")
+            req, params = decode_request(frame)
+            item.rid = req.id
+            item.method = req.method
+            item.params = params
+            if isinstance(params, _ACTIONS):
+                self._prepare_action(item, params)
+            elif isinstance(params, _DEV) and not self.config.dev_operator:
+                raise Failure("UNKNOWN_METHOD", "the development operator methods are disabled")
+        except WireError as e:
+            if item.rid is None:
+                item.rid = e.request_id
+            item.error = Failure(e.code, e.message)
+        except Failure as e:
+            item.error = e
+        self.inbox.append(item)
+        self.has_inbox.set()
+        if len(self.inbox) >= MAX_INBOX:
+            self.room.clear()
+
+    def _prepare_action(self, item: Item, p: Any) -> None:
+        if isinstance(p, (*_CORE_ACTIONS, WithdrawParams)):
+            item.command = to_command(p)
+        if p.signature is not None:
+            item.digest = signing_digest(self.domain, p, item.command)
+        elif isinstance(p, LoginParams | ApproveAgentParams) or p.nonce is not None:
+            raise Failure("SIGNATURE_REQUIRED", f"{item.method} must be signed")
+
+    # ------------------------------------------------------------------ 2. verify
+
+    async def _verify(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self.has_inbox.wait()
+            items = self.inbox
+            self.inbox = []
+            self.has_inbox.clear()
+            self.room.set()
+            signed = [i for i in items if i.digest is not None and i.error is None]
+            if signed:
+                chunks = [signed[k : k + VERIFY_CHUNK] for k in range(0, len(signed), VERIFY_CHUNK)]
+                if len(chunks) == 1 and len(signed) < 16:
+                    _verify_items(signed)  # a few µs each: not worth a thread hop
+                else:
+                    await asyncio.gather(
+                        *(loop.run_in_executor(self.pool, _verify_items, c) for c in chunks)
+                    )
+            await self.verified.put(items)
+
+    # ------------------------------------------------------------------ 3. sequence + commit
+
+    async def _sequence(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            items = await self.verified.get()
+            while not self.verified.empty():
+                items.extend(self.verified.get_nowait())
+            now = time.monotonic()
+            submit = self.sequencer.submit
+            for item in items:
+                if item.error is not None or item.params is None:
+                    continue
+                try:
+                    entry = self._entry(item, now)
+                except Failure as e:
+                    item.error = e
+                    continue
+                if entry is not None:
+                    item.result = submit(entry)
+                    if type(entry) is Login:
+                        self._logged_in(item)
+            self.metrics.inbox_depth.set(len(self.inbox))
+            if self.sequencer.pending:
+                with self.metrics.commit_latency.time():
+                    committed = await loop.run_in_executor(self.io, self.sequencer.commit)
+            else:
+                committed = []
+            try:
+                self._release(items, committed)
+            except Exception:  # a bug must not stop the exchange; it is logged loudly
+                log.exception("releasing a batch failed")
+
+    def _entry(self, item: Item, now: float) -> Entry | None:
+        p = item.params
+        if isinstance(p, _ACTIONS):
+            account = p.account.lower()
+            signer = self._signer(item, p, account)
+            bucket = self.account_rates.get(account)
+            if bucket is None:
+                rate = self.config.rate_per_account
+                bucket = self.account_rates[account] = TokenBucket(rate, 2 * rate, now)
+            if not bucket.take(now):
+                raise Failure("RATE_LIMITED", f"too many actions for {account}; slow down")
+            if isinstance(p, LoginParams):
+                if item.conn.account not in (None, account):
+                    raise Failure(
+                        "ALREADY_LOGGED_IN",
+                        f"this connection is logged in as {item.conn.account}",
+                    )
+                assert p.nonce is not None
+                return Login(account, signer, p.nonce)
+            if isinstance(p, ApproveAgentParams):
+                assert p.nonce is not None
+                return ApproveAgent(
+                    account, signer, p.agent.lower(), p.name, p.valid_until_ms, p.nonce
+                )
+            return Signed(signer, p.nonce if p.signature is not None else None, item.command)
+        if isinstance(p, DevListTokenParams):
+            return ListToken(p.token.lower(), p.symbol, p.decimals)
+        if isinstance(p, DevListMarketParams):
+            return ListMarket(
+                p.market,
+                p.base.lower(),
+                p.quote.lower(),
+                parse_amount(p.tick, "tick"),
+                parse_amount(p.lot, "lot"),
+                parse_amount(p.min_qty, "min_qty"),
+                p.lit,
+            )
+        if isinstance(p, DevDepositParams):
+            deposit_id = self.sequencer.core.last_deposit_id + 1
+            return Deposit(
+                p.account.lower(), p.token.lower(), parse_amount(p.amount, "amount"), deposit_id
+            )
+        return None  # queries and subscriptions: answered after the commit
+
+    def _signer(self, item: Item, p: Any, account: str) -> str:
+        """Who signed: the recovered key, or in session mode the connection's login."""
+        v = item.verified
+        if v is not None:
+            if v.error is not None:
+                raise Failure(v.error.code, str(v.error))
+            claimed = p.signer.lower() if p.signer is not None else account
+            if v.signer != claimed:
+                role = "signer" if p.signer is not None else "account"
+                raise Failure(
+                    "BAD_SIGNATURE", f"the signature recovers {v.signer}, not the {role} {claimed}"
+                )
+            assert v.signer is not None
+            return v.signer
+        conn = item.conn
+        if not self.config.allow_sessions:
+            raise Failure("SIGNATURE_REQUIRED", "session mode is off: every action is signed")
+        if conn.account is None or conn.signer is None:
+            raise Failure("NOT_LOGGED_IN", "unsigned actions need a login on this connection")
+        if conn.account != account:
+            raise Failure(
+                "UNAUTHORIZED_SIGNER", f"this session is logged in as {conn.account}, not {account}"
+            )
+        return conn.signer
+
+    def _logged_in(self, item: Item) -> None:
+        assert item.result is not None
+        ev = item.result.events[0] if item.result.events else None
+        if type(ev) is LoggedIn:
+            item.conn.account = ev.account
+            item.conn.signer = ev.signer
+
+    # ------------------------------------------------------------------ 4. answer + publish
+
+    def _release(self, items: list[Item], committed: list[Sequenced]) -> None:
+        if committed:
+            self.views.apply(committed)
+        subscribers = self.subscribers
+        pushes = self.channels.publish(committed, subscribers.__contains__)
+        # Who gets each push is fixed now: a subscription answered below starts from a
+        # snapshot that already includes this batch.
+        deliveries = [(list(subscribers[key]), payload) for key, payload in pushes]
+        observe = self.metrics.ack_latency.observe
+        now = time.monotonic()
+        actions = 0
+        for item in items:
+            conn = item.conn
+            if conn.closing:
+                continue
+            if item.result is not None:
+                actions += 1
+            try:
+                if item.error is not None:
+                    raise item.error
+                body = self._answer(item)
+            except Failure as e:
+                conn.send(_encode_error(item.rid, e.code, e.message))
+                if conn.errors.add(now):
+                    conn.close(CLOSE_ABUSE, "too many refused requests")
+            else:
+                conn.send(body)
+            observe(now - item.received)
+        for conns, payload in deliveries:
+            for conn in conns:
+                conn.send(payload)
+        self.metrics.actions.inc(actions)
+
+    def _answer(self, item: Item) -> bytes:
+        p = item.params
+        rid = item.rid
+        result = item.result
+        if result is not None:
+            return msgspec.json.encode({"id": rid, "result": self._action_result(item, result)})
+        conn = item.conn
+        method = item.method
+        body: Any
+        if method == "dev_state_hash":
+            if not self.config.dev_operator:
+                raise Failure("UNKNOWN_METHOD", "the development operator methods are disabled")
+            body = {
+                "seq": self.sequencer.committed_seq,
+                "state_hash": self.sequencer.state.state_hash(),
+                "core_state_hash": self.sequencer.core.state_hash(),
+            }
+        elif method == "info":
+            body = {**self.info_result, "time_ms": self.clock_ms()}
+        elif method == "markets":
+            body = self.views.markets()
+        elif method == "book":
+            assert isinstance(p, BookParams)
+            try:
+                body = self.views.book(p.market, p.depth, self.channels.seq("book:" + p.market))
+            except KeyError:
+                raise Failure("UNKNOWN_MARKET", f"no market {p.market!r}") from None
+            except DarkMarket:
+                raise Failure("DARK_MARKET", f"{p.market} is dark: it has no public book") from None
+        elif method in ("subscribe", "unsubscribe"):
+            assert isinstance(p, SubscribeParams)
+            body = self._subscription(conn, method, p)
+        else:
+            account = conn.account
+            if account is None:
+                raise Failure("NOT_LOGGED_IN", f"{method} needs a login on this connection")
+            if method == "balances":
+                body = self.views.balances(account)
+            elif method == "open_orders":
+                assert isinstance(p, OpenOrdersParams)
+                body = self.views.open_orders(account, p.market)
+            elif method == "order":
+                assert isinstance(p, OrderParams)
+                body = self.views.order(account, p.market, p.order_id, p.client_order_id)
+                if body is None:
+                    raise Failure("ORDER_NOT_FOUND", REJECT_MESSAGES[RejectCode.ORDER_NOT_FOUND])
+            elif method == "fills":
+                assert isinstance(p, FillsParams)
+                body = self.views.fills(account, p.market, p.limit)
+            else:  # decode_request knows no other method
+                raise Failure("NOT_IMPLEMENTED")
+        return msgspec.json.encode({"id": rid, "result": body})
+
+    def _action_result(self, item: Item, result: Sequenced) -> dict[str, Any]:
+        events = result.events
+        p = item.params
+        if isinstance(p, _DEV):
+            for ev in events:
+                if type(ev) is Rejected:
+                    raise Failure(ev.code.value, REJECT_MESSAGES[ev.code])
+            return {
+                "seq": result.seq,
+                "ts_ms": result.ts_ms,
+                "events": [wire_event(e) for e in events],
+            }
+        for ev in events:
+            if isinstance(ev, Refused):
+                raise Failure(ev.code, ev.message)
+            if isinstance(ev, Rejected) and type(item.command) is not Batch:
+                raise Failure(ev.code.value, REJECT_MESSAGES[ev.code])
+            if isinstance(ev, LoggedIn):
+                return {
+                    "account": ev.account,
+                    "signer": ev.signer,
+                    "session": self.config.allow_sessions,
+                }
+            if isinstance(ev, AgentApproved):
+                return {
+                    "seq": result.seq,
+                    "ts_ms": result.ts_ms,
+                    "agent": ev.agent,
+                    "name": ev.name,
+                    "valid_until_ms": ev.valid_until_ms,
+                }
+        account = p.account.lower()
+        return {"seq": result.seq, "ts_ms": result.ts_ms, "events": user_events(account, events)}
+
+    def _subscription(self, conn: Connection, method: str, p: SubscribeParams) -> Any:
+        try:
+            key = self.channels.key(p.channel, p.market, conn.account)
+        except ChannelError as e:
+            raise Failure(e.code, e.message) from None
+        if method == "unsubscribe":
+            if key not in conn.subscriptions:
+                raise Failure("UNKNOWN_CHANNEL", f"not subscribed to {p.channel} {p.market}")
+            self.unsubscribe(conn, key)
+            return {"channel": wire_name(key)}
+        snapshot = self.channels.snapshot(key)
+        conn.subscriptions.add(key)
+        self.subscribers.setdefault(key, set()).add(conn)
+        return snapshot
+
+    def unsubscribe(self, conn: Connection, key: str) -> None:
+        conn.subscriptions.discard(key)
+        subs = self.subscribers.get(key)
+        if subs is not None:
+            subs.discard(conn)
+            if not subs:
+                del self.subscribers[key]
+
+    def disconnected(self, conn: Connection) -> None:
+        for key in list(conn.subscriptions):
+            self.unsubscribe(conn, key)
+
+
+def _verify_items(items: list[Item]) -> None:
+    """Recover the signer of each item (on a pool thread: coincurve releases the GIL)."""
+    for item in items:
+        assert item.digest is not None
+        p = item.params
+        item.verified = verify_one(item.digest, p.signature, p.account)
