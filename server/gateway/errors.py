@@ -70,6 +70,10 @@ GATEWAY_CODES: Final[dict[str, tuple[Category, str]]] = {
     ),
     "DARK_MARKET": (Category.BAD_REQUEST, "a dark market has no public channels or book"),
     "UNKNOWN_CHANNEL": (Category.BAD_REQUEST, "no such channel, or not subscribed"),
+    "INTERNAL_ERROR": (
+        Category.EXCHANGE,
+        "the server failed to handle this request (a bug, logged); try again or report it",
+    ),
 }
 
 _AUTH: Final[dict[type[AuthError], Category]] = {

@@ -28,7 +28,7 @@ from typing import Any, Final
 
 import msgspec
 
-from server.auth.eip712 import Domain
+from server.auth.eip712 import AuthError, Domain
 from server.auth.verifier import Verified, verify_one
 from server.core.commands import Batch, Deposit, ListMarket, ListToken
 from server.core.events import Rejected
@@ -36,7 +36,7 @@ from server.core.rejects import REJECT_MESSAGES, RejectCode
 from server.gateway.actions import signing_digest, to_command
 from server.gateway.config import Config
 from server.gateway.connection import CLOSE_ABUSE, Connection
-from server.gateway.errors import GATEWAY_CODES, category_of
+from server.gateway.errors import CATEGORY_OF, GATEWAY_CODES, Category
 from server.gateway.http import Metrics
 from server.gateway.limits import TokenBucket
 from server.gateway.wire import (
@@ -128,12 +128,9 @@ class Item:
 
 
 def _encode_error(rid: int | str | None, code: str, message: str) -> bytes:
-    return msgspec.json.encode(
-        {
-            "id": rid,
-            "error": {"code": code, "category": category_of(code).value, "message": message},
-        }
-    )
+    category = CATEGORY_OF.get(code, Category.EXCHANGE).value
+    error = {"code": code, "category": category, "message": message}
+    return msgspec.json.encode({"id": rid, "error": error})
 
 
 class Pipeline:
@@ -217,6 +214,11 @@ class Pipeline:
             item.error = Failure(e.code, e.message)
         except Failure as e:
             item.error = e
+        except AuthError as e:
+            item.error = Failure(e.code, str(e))
+        except Exception:  # a bug: refuse this request, keep the connection and the server
+            log.exception("preparing a %r request failed", item.method)
+            item.error = Failure("INTERNAL_ERROR")
         self.inbox.append(item)
         self.has_inbox.set()
         if len(self.inbox) >= MAX_INBOX:
@@ -268,6 +270,13 @@ class Pipeline:
                     entry = self._entry(item, now)
                 except Failure as e:
                     item.error = e
+                    continue
+                except WireError as e:
+                    item.error = Failure(e.code, e.message)
+                    continue
+                except Exception:  # a bug: refuse this request, keep the exchange running
+                    log.exception("sequencing a %r request failed", item.method)
+                    item.error = Failure("INTERNAL_ERROR")
                     continue
                 if entry is not None:
                     item.result = submit(entry)
@@ -383,7 +392,8 @@ class Pipeline:
                 if item.error is not None:
                     raise item.error
                 body = self._answer(item)
-            except Failure as e:
+            except Exception as exc:
+                e = exc if isinstance(exc, Failure) else _internal(item, exc)
                 conn.send(_encode_error(item.rid, e.code, e.message))
                 if conn.errors.add(now):
                     conn.close(CLOSE_ABUSE, "too many refused requests")
@@ -508,6 +518,11 @@ class Pipeline:
     def disconnected(self, conn: Connection) -> None:
         for key in list(conn.subscriptions):
             self.unsubscribe(conn, key)
+
+
+def _internal(item: Item, exc: Exception) -> Failure:
+    log.error("answering a %r request failed", item.method, exc_info=exc)
+    return Failure("INTERNAL_ERROR")
 
 
 def _verify_items(items: list[Item]) -> None:
