@@ -1,10 +1,65 @@
 """Myrtle Wyckoff's Python client SDK.
 
-For now: exact conversion between human decimals and integer base units (``units``) and
-EIP-712 signing of every action (``signing``). The async client and attestation
-verification follow with the gateway.
+- ``client``: the asyncio WebSocket ``Client`` (requests, actions, subscriptions, reconnect);
+- ``models``: typed answers and stream messages, amounts as int base units;
+- ``errors``: one exception class per error category, plus ``NetworkError``;
+- ``signing``: EIP-712 signing of every action (``Signer``);
+- ``units``: exact conversion between human decimals and integer base units;
+- ``cli``: the ``myrtle`` command line.
+
+Attestation verification follows.
 """
 
+from client_sdk.client import Answer, Backoff, Client, ClientStats, Prepared, Subscription
+from client_sdk.errors import (
+    AuthenticationError,
+    BadRequest,
+    BadSymbol,
+    DuplicateOrderId,
+    ExchangeError,
+    InsufficientFunds,
+    InvalidNonce,
+    InvalidOrder,
+    NetworkError,
+    OperatorError,
+    OrderNotFound,
+    PermissionDenied,
+    ProtocolError,
+    RateLimitExceeded,
+    RequestTimeout,
+    error_from,
+)
+from client_sdk.models import (
+    Accepted,
+    ActionResult,
+    Balance,
+    BalanceRow,
+    BookSnapshot,
+    BookUpdate,
+    CancelAction,
+    Cancelled,
+    Deposited,
+    Expired,
+    Fill,
+    Info,
+    LoginResult,
+    Market,
+    Markets,
+    MarketSpec,
+    Order,
+    PlaceAction,
+    Rejected,
+    ReplaceAction,
+    Replaced,
+    Token,
+    Trade,
+    TradesSnapshot,
+    TradesUpdate,
+    UnknownEvent,
+    UserSnapshot,
+    UserUpdate,
+    WithdrawalEvent,
+)
 from client_sdk.signing import Domain, Signer, SigningError
 from client_sdk.units import (
     OffGridError,
@@ -17,11 +72,62 @@ from client_sdk.units import (
 )
 
 __all__ = [
+    "Accepted",
+    "ActionResult",
+    "Answer",
+    "AuthenticationError",
+    "Backoff",
+    "BadRequest",
+    "BadSymbol",
+    "Balance",
+    "BalanceRow",
+    "BookSnapshot",
+    "BookUpdate",
+    "CancelAction",
+    "Cancelled",
+    "Client",
+    "ClientStats",
+    "Deposited",
     "Domain",
+    "DuplicateOrderId",
+    "ExchangeError",
+    "Expired",
+    "Fill",
+    "Info",
+    "InsufficientFunds",
+    "InvalidNonce",
+    "InvalidOrder",
+    "LoginResult",
+    "Market",
+    "MarketSpec",
+    "Markets",
+    "NetworkError",
     "OffGridError",
+    "OperatorError",
+    "Order",
+    "OrderNotFound",
+    "PermissionDenied",
+    "PlaceAction",
+    "Prepared",
+    "ProtocolError",
+    "RateLimitExceeded",
+    "Rejected",
+    "ReplaceAction",
+    "Replaced",
+    "RequestTimeout",
     "Signer",
     "SigningError",
+    "Subscription",
+    "Token",
+    "Trade",
+    "TradesSnapshot",
+    "TradesUpdate",
     "UnitsError",
+    "UnknownEvent",
+    "UserSnapshot",
+    "UserUpdate",
+    "WithdrawalEvent",
+    "error_from",
     "format_units",
     "from_units",
     "price_to_units",

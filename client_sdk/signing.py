@@ -9,6 +9,10 @@ An agent key signs for the account that approved it: ``Signer(agent_key, domain,
 account=owner)`` puts the owner in every ``account`` field. Only the owner's own key may
 sign ``ApproveAgent`` and ``Withdraw``.
 
+The domain may be left out (``Signer(key)``) and bound once later with ``bind_domain``: the
+client does that with the domain the server's ``info`` announces. The key may be 32 bytes,
+hex, or any object with a ``key`` attribute holding them (an eth_account ``LocalAccount``).
+
 Nonces are millisecond timestamps; ``Signer.next_nonce`` hands out strictly increasing ones
 from the local clock. The server accepts a nonce within 2 days back and 1 day forward of its
 time, once per signer, and above the lowest of the signer's 100 highest (docs/AUTH.md).
@@ -23,7 +27,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from coincurve import PrivateKey
 from sha3 import keccak_256
@@ -34,6 +38,7 @@ __all__ = [
     "MAX_BATCH",
     "TYPES",
     "Domain",
+    "HasKey",
     "Signer",
     "SigningError",
     "hash_struct",
@@ -224,12 +229,24 @@ def typed_data(domain: Domain, type_name: str, message: Mapping[str, Any]) -> di
     }
 
 
+class HasKey(Protocol):
+    """An object holding a private key (an eth_account ``LocalAccount``)."""
+
+    @property
+    def key(self) -> bytes: ...
+
+
 class Signer:
     """Signs actions for ``account`` (default: the key's own address) under ``domain``."""
 
     def __init__(
-        self, private_key: bytes | str, domain: Domain, account: str | None = None
+        self,
+        private_key: bytes | str | HasKey,
+        domain: Domain | None = None,
+        account: str | None = None,
     ) -> None:
+        if not isinstance(private_key, bytes | str):
+            private_key = bytes(private_key.key)
         if isinstance(private_key, str):
             hex_key = private_key[2:] if private_key.startswith("0x") else private_key
             try:
@@ -249,9 +266,29 @@ class Signer:
             self.address if account is None else "0x" + _address(account, "account")[12:].hex()
         )
         """The account whose actions this signer signs (the ``account`` field)."""
-        self.domain: Final = domain
+        self._domain = domain
         self._last_nonce = 0
         self._lock = threading.Lock()
+
+    @property
+    def domain(self) -> Domain:
+        """The domain this signer signs under (``SigningError`` while none is bound)."""
+        if self._domain is None:
+            raise SigningError("this signer has no domain yet: bind_domain() first")
+        return self._domain
+
+    @property
+    def has_domain(self) -> bool:
+        return self._domain is not None
+
+    def bind_domain(self, domain: Domain) -> None:
+        """Set the domain of a signer made without one; binding the same domain again is a
+        no-op, a different one is refused (a signature is only valid under one deployment)."""
+        with self._lock:
+            if self._domain is None:
+                self._domain = domain
+            elif self._domain != domain:
+                raise SigningError(f"this signer signs under {self._domain}, not {domain}")
 
     @property
     def is_agent(self) -> bool:

@@ -83,12 +83,20 @@ class Connection:
     async def _write(self) -> None:
         out = self.out
         ws = self.ws
+        protocol = ws.protocol
         try:
             while True:
                 await self.wake.wait()
                 self.wake.clear()
                 while out:
-                    await ws.send(out.popleft(), text=True)
+                    # Everything queued goes out in one write (and one wait for the socket
+                    # to drain) instead of one per message: what ws.send does per message,
+                    # done once. send_context is websockets' own; the version is pinned.
+                    batch = list(out)
+                    out.clear()
+                    async with ws.send_context():
+                        for message in batch:
+                            protocol.send_text(message)
         except ConnectionClosed:
             pass
 

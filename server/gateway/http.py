@@ -49,6 +49,18 @@ class Metrics:
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1),
             registry=self.registry,
         )
+        self.batch_size = Histogram(
+            "myrtle_batch_items",
+            "Requests handled per pipeline batch (one group commit).",
+            buckets=(1, 4, 16, 64, 256, 1024, 4096, 16384),
+            registry=self.registry,
+        )
+        self.verify_latency = Histogram(
+            "myrtle_verify_latency_seconds",
+            "Signature recovery of one pipeline batch on the thread pool.",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1),
+            registry=self.registry,
+        )
         self.actions = Counter(
             "myrtle_actions",
             "Actions sequenced (orders, cancels, logins, ...), refused or not.",

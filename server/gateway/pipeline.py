@@ -245,12 +245,14 @@ class Pipeline:
             signed = [i for i in items if i.digest is not None and i.error is None]
             if signed:
                 chunks = [signed[k : k + VERIFY_CHUNK] for k in range(0, len(signed), VERIFY_CHUNK)]
+                started = time.perf_counter()
                 if len(chunks) == 1 and len(signed) < 16:
                     _verify_items(signed)  # a few µs each: not worth a thread hop
                 else:
                     await asyncio.gather(
                         *(loop.run_in_executor(self.pool, _verify_items, c) for c in chunks)
                     )
+                self.metrics.verify_latency.observe(time.perf_counter() - started)
             await self.verified.put(items)
 
     # ------------------------------------------------------------------ 3. sequence + commit
@@ -283,6 +285,7 @@ class Pipeline:
                     if type(entry) is Login:
                         self._logged_in(item)
             self.metrics.inbox_depth.set(len(self.inbox))
+            self.metrics.batch_size.observe(len(items))
             if self.sequencer.pending:
                 with self.metrics.commit_latency.time():
                     committed = await loop.run_in_executor(self.io, self.sequencer.commit)

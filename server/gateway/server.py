@@ -155,6 +155,8 @@ async def run(config: Config, stop: asyncio.Event | None = None) -> None:
             max_size=config.max_frame_bytes,
             close_timeout=CLOSE_TIMEOUT,
             server_header=None,
+            # Frames are small JSON: deflate costs more CPU than the bytes it saves.
+            compression=None,
         )
         try:
             scheme = "wss" if context is not None else "ws"
