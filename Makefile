@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run demo test lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,16 +13,19 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(PY) -m devnet
+
+demo: $(STAMP)
 	$(PY) -m server.demo
 
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check server client_sdk tests bench
-	$(VENV)/bin/ruff format --check server client_sdk tests bench
+	$(VENV)/bin/ruff check server client_sdk devnet tests bench
+	$(VENV)/bin/ruff format --check server client_sdk devnet tests bench
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy server client_sdk
+	$(VENV)/bin/mypy server client_sdk devnet
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest

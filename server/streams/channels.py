@@ -12,12 +12,11 @@ after it has ``snapshot seq + 1``):
 - ``trades:<m>``: one message per committed command with fills in lit market ``m``, made
   whether or not anyone listens (cheap), so every subscriber sees the same seq for the same
   message; the last ``recent_trades`` trades are kept for snapshots.
-- ``book:<m>``: a baseline (the last top-``book_depth`` levels a subscriber was given) is kept
-  only while the channel has subscribers. ``snapshot`` sets it from the core when there is
-  none; after a batch, each wanted book whose market had events is diffed against it: one
-  message per market per batch, none if nothing changed. The seq advances only with a
-  message, and a channel that loses its subscribers drops its baseline (the next snapshot
-  takes a fresh one at the same seq).
+- ``book:<m>``: the top ``book_depth`` levels of every lit market are kept as of its last
+  seq. After a batch, each lit book whose market had events is diffed against them: one
+  message per market per batch, none if nothing changed. The seq advances with every change
+  whether or not anyone listens, so it names a version of the book: a client that comes back
+  with an older seq knows it missed something. ``snapshot`` returns the kept levels.
 - ``user:<a>``: one message per committed command with user events for ``a``, made only
   while someone listens; seq per account.
 - ``settlements:<a>``: nothing pushed yet (seq 0).
@@ -67,6 +66,8 @@ CHANNELS: Final = (USER, TRADES, BOOK, SETTLEMENTS)
 
 Levels = list[tuple[int, int]]
 """Aggregated levels, best first: [(price, qty)]."""
+
+_EMPTY_BOOK: Final[tuple[Levels, Levels]] = ([], [])
 
 # Events that may change a book (all carry ``market``).
 _BOOK_EVENTS: Final = frozenset({Fill, OrderAccepted, OrderCancelled, OrderExpired, OrderReplaced})
@@ -122,7 +123,10 @@ class Channels:
         self.recent_trades = recent_trades
         self._seq: dict[str, int] = {}
         self._trades: dict[str, deque[dict[str, Any]]] = {}  # market -> oldest first
-        self._books: dict[str, tuple[Levels, Levels]] = {}  # market -> last published top-N
+        # market -> the top-N as of the last published seq, for every lit market
+        self._books: dict[str, tuple[Levels, Levels]] = {
+            m: market.l2(book_depth) for m, market in core.markets.items() if market.lit
+        }
         self._encode = msgspec.json.Encoder().encode
 
     # ------------------------------------------------------------------ subscribe
@@ -161,9 +165,7 @@ class Channels:
             trades = self._trades.get(rest)
             snap = {"trades": list(reversed(trades)) if trades else []}
         elif kind == BOOK:
-            base = self._books.get(rest)
-            if base is None:
-                base = self._books[rest] = self.core.markets[rest].l2(self.book_depth)
+            base = self._books.get(rest, _EMPTY_BOOK)
             snap = {"bids": _levels(base[0]), "asks": _levels(base[1])}
         elif kind == SETTLEMENTS:
             snap = {"settlements": []}
@@ -250,23 +252,20 @@ class Channels:
         out: list[tuple[str, bytes]],
     ) -> None:
         books = self._books
-        for m in [m for m in books if not want("book:" + m)]:
-            del books[m]  # nobody listens: stop tracking (the next snapshot starts afresh)
         markets = self.core.markets
         depth = self.book_depth
         for m in sorted(touched):
             market = markets[m]
-            key = "book:" + m
-            if not market.lit or not want(key):
+            if not market.lit:
                 continue
+            key = "book:" + m
             new = market.l2(depth)
-            old = books.get(m)
+            old = books.get(m, _EMPTY_BOOK)  # a market listed after start began empty
             books[m] = new
-            if old is None:
-                continue  # a subscriber registered before its snapshot: this is the baseline
             bids = _diff(old[0], new[0], True)
             asks = _diff(old[1], new[1], False)
             if bids or asks:
                 seq = self._seq[key] = self._seq.get(key, 0) + 1
-                msg = {"channel": key, "seq": seq, "ts_ms": ts_ms, "bids": bids, "asks": asks}
-                out.append((key, self._encode(msg)))
+                if want(key):
+                    msg = {"channel": key, "seq": seq, "ts_ms": ts_ms, "bids": bids, "asks": asks}
+                    out.append((key, self._encode(msg)))
