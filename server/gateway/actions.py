@@ -18,7 +18,6 @@ from server.auth.eip712 import (
     typed_digest,
 )
 from server.core.commands import Batch, Cancel, CancelAll, Place, Replace, Withdraw
-from server.core.enums import OrderType, SelfTradePrevention, Side, TimeInForce
 from server.gateway.wire import (
     ApproveAgentParams,
     BatchParams,
@@ -53,13 +52,13 @@ def to_command(p: CoreAction) -> SignedCommand:
         return Place(
             account,
             p.market,
-            Side(p.side),
+            p.side,
             parse_amount(p.price, "price"),
             parse_amount(p.qty, "qty"),
-            TimeInForce(p.tif),
-            OrderType(p.order_type),
+            p.tif,
+            p.order_type,
             p.client_order_id,
-            SelfTradePrevention(p.stp),
+            p.stp,
             p.expires_at_ms,
         )
     if isinstance(p, CancelParams):
@@ -70,7 +69,7 @@ def to_command(p: CoreAction) -> SignedCommand:
         return Replace(
             account,
             p.market,
-            Side(p.side),
+            p.side,
             parse_amount(p.price, "price"),
             parse_amount(p.qty, "qty"),
             p.order_id,

@@ -8,18 +8,71 @@ for ``/ws``). Everything else gets a 404.
 from __future__ import annotations
 
 import http
+from bisect import bisect_left
 from collections.abc import Callable
+from itertools import accumulate
 from typing import Any
 
 import msgspec
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
-__all__ = ["WS_PATH", "HttpRoutes", "Metrics"]
+__all__ = ["WS_PATH", "FastCounter", "FastHistogram", "HttpRoutes", "Metrics"]
 
 WS_PATH = "/ws"
+
+
+class FastHistogram:
+    """A histogram for the per-request hot path, exposed through a custom collector.
+
+    prometheus-client's Histogram.observe takes a lock and costs ~4 µs; this costs a bisect
+    and two additions. Only the event loop thread observes and collects, so no lock.
+    """
+
+    def __init__(
+        self, name: str, documentation: str, buckets: tuple[float, ...], registry: CollectorRegistry
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.bounds = list(buckets)
+        self.counts = [0] * (len(buckets) + 1)  # the last one: above every bound (+Inf)
+        self.sum = 0.0
+        registry.register(self)
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+    def describe(self) -> list[Metric]:
+        return [HistogramMetricFamily(self.name, self.documentation)]
+
+    def collect(self) -> list[Metric]:
+        cumulative = list(accumulate(self.counts))
+        buckets = [(repr(float(b)), c) for b, c in zip(self.bounds, cumulative, strict=False)]
+        buckets.append(("+Inf", cumulative[-1]))
+        family = HistogramMetricFamily(
+            self.name, self.documentation, buckets=buckets, sum_value=self.sum
+        )
+        return [family]
+
+
+class FastCounter:
+    """A counter the hot path bumps with a plain ``+=`` (see FastHistogram)."""
+
+    def __init__(self, name: str, documentation: str, registry: CollectorRegistry) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.value = 0
+        registry.register(self)
+
+    def describe(self) -> list[Metric]:
+        return [CounterMetricFamily(self.name, self.documentation)]
+
+    def collect(self) -> list[Metric]:
+        return [CounterMetricFamily(self.name, self.documentation, value=self.value)]
 
 
 class Metrics:
@@ -32,16 +85,16 @@ class Metrics:
             "Open WebSocket connections.",
             registry=self.registry,
         )
-        self.messages_received = Counter(
+        self.messages_received = FastCounter(
             "myrtle_ws_messages_received",
             "WebSocket messages received from clients.",
-            registry=self.registry,
+            self.registry,
         )
-        self.ack_latency = Histogram(
+        self.ack_latency = FastHistogram(
             "myrtle_ack_latency_seconds",
             "Time from receiving a request to queueing its answer (after the commit).",
-            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
-            registry=self.registry,
+            (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            self.registry,
         )
         self.commit_latency = Histogram(
             "myrtle_commit_latency_seconds",

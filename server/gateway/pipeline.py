@@ -154,6 +154,7 @@ class Pipeline:
         self.has_inbox = asyncio.Event()
         self.room = asyncio.Event()
         self.room.set()
+        self.paused: set[asyncio.Transport] = set()  # connections not read while inbox is full
         self.verified: asyncio.Queue[list[Item]] = asyncio.Queue(maxsize=2)
         self.account_rates: dict[str, TokenBucket] = {}
         self.pool = ThreadPoolExecutor(config.verify_threads, thread_name_prefix="verify")
@@ -193,9 +194,16 @@ class Pipeline:
     # ------------------------------------------------------------------ 1. receive
 
     async def receive(self, conn: Connection, frame: str | bytes, now: float) -> None:
-        """Turn one frame into an item in the inbox (waiting while the inbox is full)."""
+        """Turn one frame into an item in the inbox, waiting first while the inbox is full."""
         if not self.room.is_set():
             await self.room.wait()
+        self.accept(conn, frame, now)
+
+    def accept(
+        self, conn: Connection, frame: str | bytes | bytearray | memoryview, now: float
+    ) -> bool:
+        """Turn one frame into an item in the inbox, now; False when the inbox is full (the
+        caller stops reading until ``room`` is set again)."""
         item = Item(conn, now)
         try:
             if not conn.rate.take(now):
@@ -219,10 +227,19 @@ class Pipeline:
         except Exception:  # a bug: refuse this request, keep the connection and the server
             log.exception("preparing a %r request failed", item.method)
             item.error = Failure("INTERNAL_ERROR")
-        self.inbox.append(item)
-        self.has_inbox.set()
-        if len(self.inbox) >= MAX_INBOX:
+        inbox = self.inbox
+        inbox.append(item)
+        if len(inbox) == 1:
+            self.has_inbox.set()
+        if len(inbox) >= MAX_INBOX:
             self.room.clear()
+            return False
+        return True
+
+    def pause(self, transport: asyncio.Transport) -> None:
+        """Stop reading a connection until the inbox has room (TCP pushes back on it)."""
+        transport.pause_reading()
+        self.paused.add(transport)
 
     def _prepare_action(self, item: Item, p: Any) -> None:
         if isinstance(p, (*_CORE_ACTIONS, WithdrawParams)):
@@ -242,6 +259,11 @@ class Pipeline:
             self.inbox = []
             self.has_inbox.clear()
             self.room.set()
+            if self.paused:
+                for transport in self.paused:
+                    if not transport.is_closing():
+                        transport.resume_reading()
+                self.paused.clear()
             signed = [i for i in items if i.digest is not None and i.error is None]
             if signed:
                 chunks = [signed[k : k + VERIFY_CHUNK] for k in range(0, len(signed), VERIFY_CHUNK)]

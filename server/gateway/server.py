@@ -12,10 +12,13 @@ import logging
 import signal
 import ssl
 import time
+from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
+from websockets.protocol import Event
 
 from server.gateway.config import Config
 from server.gateway.connection import Connection
@@ -24,7 +27,7 @@ from server.gateway.limits import ErrorWindow, TokenBucket
 from server.gateway.pipeline import Pipeline
 from server.sequencer import AesGcmSealer, Sequencer
 
-__all__ = ["CLOSE_UNSUPPORTED_DATA", "Gateway", "run", "wall_clock_ms"]
+__all__ = ["CLOSE_UNSUPPORTED_DATA", "Gateway", "GatewayConnection", "run", "wall_clock_ms"]
 
 log = logging.getLogger("myrtle.gateway")
 
@@ -35,6 +38,29 @@ SHUTDOWN_GRACE = 3.0  # seconds connections get to close at shutdown before they
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+class GatewayConnection(ServerConnection):
+    """websockets' server connection, with a shortcut for the common frame.
+
+    A complete text frame goes straight to ``on_text`` from ``process_event`` (the hook
+    websockets provides for subclasses), skipping the message queue, its futures and the
+    handler's ``recv`` round trip. Anything else (binary, fragmented, control frames) takes
+    websockets' normal path; after a fragmented message the shortcut stays off for the
+    connection, so that messages are never reordered.
+    """
+
+    on_text: Callable[[bytes | bytearray | memoryview], None] | None = None
+
+    def process_event(self, event: Event) -> None:
+        on_text = self.on_text
+        if on_text is not None and type(event) is Frame:
+            if event.opcode is Opcode.TEXT and event.fin:
+                on_text(event.data)
+                return
+            if event.opcode is Opcode.TEXT or event.opcode is Opcode.CONT:
+                self.on_text = None
+        super().process_event(event)
 
 
 class Gateway:
@@ -71,16 +97,26 @@ class Gateway:
         )
         self.connections.add(conn)
         self.metrics.connections.inc()
-        receive = self.pipeline.receive
+        pipeline = self.pipeline
+        receive = pipeline.receive
         messages = self.metrics.messages_received
         clock = time.monotonic
+        if isinstance(ws, GatewayConnection):
+            transport = ws.transport
+
+            def on_text(data: bytes | bytearray | memoryview) -> None:
+                messages.value += 1
+                if not conn.closing and not pipeline.accept(conn, data, clock()):
+                    pipeline.pause(transport)
+
+            ws.on_text = on_text
         try:
             # Future: the `attest` handshake goes here, before anything else is accepted.
             # The client sends a fresh nonce; we answer with a TDX quote whose report_data
             # binds our TLS certificate's SPKI and that nonce (see DESIGN.md, "TEE").
             # Until it completes, no login or order may be read from this connection.
             async for message in ws:
-                messages.inc()
+                messages.value += 1
                 if not isinstance(message, str):
                     await ws.close(CLOSE_UNSUPPORTED_DATA, "text frames only")
                     return
@@ -152,6 +188,7 @@ async def run(config: Config, stop: asyncio.Event | None = None) -> None:
             config.port,
             ssl=context,
             process_request=gateway.routes,
+            create_connection=GatewayConnection,
             max_size=config.max_frame_bytes,
             close_timeout=CLOSE_TIMEOUT,
             server_header=None,

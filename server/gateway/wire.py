@@ -17,6 +17,7 @@ from typing import Annotated, Any, Final
 import msgspec
 
 from server.core.commands import MAX_BATCH
+from server.core.enums import OrderType, SelfTradePrevention, Side, TimeInForce
 
 __all__ = [
     "MAX_ID_LENGTH",
@@ -55,7 +56,6 @@ Signature = Annotated[str, msgspec.Meta(pattern=r"^0x[0-9a-fA-F]{130}$")]
 U64 = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 Market = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Text = Annotated[str, msgspec.Meta(max_length=64)]
-Side = Annotated[str, msgspec.Meta(pattern=r"^(buy|sell)$")]
 
 
 class WireError(Exception):
@@ -85,15 +85,13 @@ class LoginParams(_Signed, frozen=True):
 
 class PlaceParams(_Signed, frozen=True):
     market: Market = ""
-    side: Side = "buy"
+    side: Side = Side.BUY
     price: Amount = "0"
     qty: Amount = "0"
-    tif: Annotated[str, msgspec.Meta(pattern=r"^(GTC|IOC|FOK|POST_ONLY)$")] = "GTC"
-    order_type: Annotated[str, msgspec.Meta(pattern=r"^(limit|market)$")] = "limit"
+    tif: TimeInForce = TimeInForce.GTC
+    order_type: OrderType = OrderType.LIMIT
     client_order_id: Text = ""
-    stp: Annotated[str, msgspec.Meta(pattern=r"^(expire_maker|expire_taker|expire_both)$")] = (
-        "expire_maker"
-    )
+    stp: SelfTradePrevention = SelfTradePrevention.EXPIRE_MAKER
     expires_at_ms: U64 = 0
 
 
@@ -109,7 +107,7 @@ class CancelAllParams(_Signed, frozen=True):
 
 class ReplaceParams(_Signed, frozen=True):
     market: Market = ""
-    side: Side = "buy"
+    side: Side = Side.BUY
     price: Amount = "0"
     qty: Amount = "0"
     order_id: U64 = 0
@@ -228,7 +226,7 @@ _params = {m: msgspec.json.Decoder(t) for m, t in METHODS.items()}
 _id_only = msgspec.json.Decoder(dict[str, Any])
 
 
-def _salvage_id(data: bytes | str) -> int | str | None:
+def _salvage_id(data: bytes | bytearray | memoryview | str) -> int | str | None:
     """The request id, if one can be read, so that even a bad request gets a correlated error."""
     try:
         rid = _id_only.decode(data).get("id")
@@ -241,7 +239,9 @@ def _salvage_id(data: bytes | str) -> int | str | None:
     return rid
 
 
-def decode_request(data: bytes | str) -> tuple[Request, msgspec.Struct]:
+def decode_request(
+    data: bytes | bytearray | memoryview | str,
+) -> tuple[Request, msgspec.Struct]:
     """The envelope and its typed params; ``WireError`` for anything malformed."""
     try:
         req = _envelope.decode(data)

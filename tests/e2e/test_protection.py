@@ -206,3 +206,13 @@ async def test_dark_markets_have_no_public_channels(raw: Raw) -> None:
     for channel in ("trades", "book"):
         code = await raw.error("subscribe", {"channel": channel, "market": DARK})
         assert code == "DARK_MARKET"
+
+
+async def test_fragmented_messages_are_answered_in_order(raw: Raw) -> None:
+    """A message sent in fragments takes websockets' own path; the ones after it wait their
+    turn (the direct path is switched off for the connection)."""
+    await raw.ws.send(['{"id": "frag", "method": ', '"markets"}'])
+    await raw.send('{"id": "next", "method": "info"}')
+    first, second = await raw.recv(), await raw.recv()
+    assert (first["id"], second["id"]) == ("frag", "next")
+    assert "markets" in first["result"] and "domain" in second["result"]

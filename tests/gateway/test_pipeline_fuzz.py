@@ -209,3 +209,40 @@ def test_a_good_order_still_trades_after_garbage(caplog: pytest.LogCaptureFixtur
     assert answers[4]["result"]["events"][0]["type"] == "accepted"
     assert seq == 6  # five setup commands and the order
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.reading = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def is_closing(self) -> bool:
+        return False
+
+
+async def test_a_full_inbox_stops_reading_until_it_drains() -> None:
+    from server.gateway.pipeline import MAX_INBOX
+
+    with tempfile.TemporaryDirectory() as d:
+        config = _config(d)
+        sequencer = Sequencer.open(d, AesGcmSealer(config.storage_key), lambda: NOW_MS)
+        pipeline = Pipeline(config, sequencer, Metrics(), lambda: NOW_MS)
+        conn, transport = FakeConnection(), FakeTransport()
+        frame = '{"id": 1, "method": "info"}'
+        assert all(pipeline.accept(conn, frame, 0.0) for _ in range(MAX_INBOX - 1))  # type: ignore[arg-type]
+        assert not pipeline.accept(conn, frame, 0.0)  # type: ignore[arg-type]
+        pipeline.pause(transport)  # type: ignore[arg-type]
+        assert not transport.reading and not pipeline.room.is_set()
+        pipeline.start()
+        for _ in range(2000):
+            if len(conn.sent) == MAX_INBOX:
+                break
+            await asyncio.sleep(0.005)
+        assert len(conn.sent) == MAX_INBOX and transport.reading and pipeline.room.is_set()
+        await pipeline.stop()
+        sequencer.close()
