@@ -120,6 +120,11 @@ def signed_params(signer: Signer, method: str, **fields: Any) -> dict[str, Any]:
     elif method == "login":
         sig = signer.sign_login(nonce=nonce)
         params = {}
+    elif method == "approve_agent":
+        sig = signer.sign_approve_agent(
+            fields["agent"], fields["name"], fields["valid_until_ms"], nonce=nonce
+        )
+        params = dict(fields)
     elif method == "withdraw":
         sig = signer.sign_withdraw(fields["token"], fields["amount"], nonce=nonce)
         params = {"token": fields["token"], "amount": str(fields["amount"])}
