@@ -85,6 +85,8 @@ VERIFY_CHUNK: Final = 256
 _CORE_ACTIONS = (PlaceParams, CancelParams, CancelAllParams, ReplaceParams, BatchParams)
 _ACTIONS = (*_CORE_ACTIONS, WithdrawParams, LoginParams, ApproveAgentParams)
 _DEV = (DevListTokenParams, DevListMarketParams, DevDepositParams)
+# Logging in, approving agents and moving money out always carry their own signature.
+_ALWAYS_SIGNED = (LoginParams, ApproveAgentParams, WithdrawParams)
 
 
 class Failure(Exception):
@@ -127,9 +129,11 @@ class Item:
         self.result: Sequenced | None = None
 
 
-def _encode_error(rid: int | str | None, code: str, message: str) -> bytes:
+def _encode_error(rid: int | str | None, code: str, message: str, seq: int | None = None) -> bytes:
     category = CATEGORY_OF.get(code, Category.EXCHANGE).value
-    error = {"code": code, "category": category, "message": message}
+    error: dict[str, Any] = {"code": code, "category": category, "message": message}
+    if seq is not None:
+        error["seq"] = seq  # a refused or rejected action still took its place in the journal
     return msgspec.json.encode({"id": rid, "error": error})
 
 
@@ -246,7 +250,7 @@ class Pipeline:
             item.command = to_command(p)
         if p.signature is not None:
             item.digest = signing_digest(self.domain, p, item.command)
-        elif isinstance(p, LoginParams | ApproveAgentParams) or p.nonce is not None:
+        elif isinstance(p, _ALWAYS_SIGNED) or p.nonce is not None:
             raise Failure("SIGNATURE_REQUIRED", f"{item.method} must be signed")
 
     # ------------------------------------------------------------------ 2. verify
@@ -419,7 +423,8 @@ class Pipeline:
                 body = self._answer(item)
             except Exception as exc:
                 e = exc if isinstance(exc, Failure) else _internal(item, exc)
-                conn.send(_encode_error(item.rid, e.code, e.message))
+                seq = item.result.seq if item.result is not None else None
+                conn.send(_encode_error(item.rid, e.code, e.message, seq))
                 if conn.errors.add(now):
                     conn.close(CLOSE_ABUSE, "too many refused requests")
             else:
@@ -524,7 +529,8 @@ class Pipeline:
             raise Failure(e.code, e.message) from None
         if method == "unsubscribe":
             if key not in conn.subscriptions:
-                raise Failure("UNKNOWN_CHANNEL", f"not subscribed to {p.channel} {p.market}")
+                name = f"{p.channel} {p.market}" if p.market else p.channel
+                raise Failure("UNKNOWN_CHANNEL", f"not subscribed to {name}")
             self.unsubscribe(conn, key)
             return {"channel": wire_name(key)}
         snapshot = self.channels.snapshot(key)

@@ -153,7 +153,7 @@ class OpenOrdersParams(_Params, frozen=True):
 
 
 class OrderParams(_Params, frozen=True):
-    market: Market
+    market: Annotated[str, msgspec.Meta(max_length=64)] = ""
     order_id: U64 = 0
     client_order_id: Text = ""
 
@@ -215,7 +215,6 @@ class Request(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     id: (
         Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
         | Annotated[str, msgspec.Meta(max_length=MAX_ID_LENGTH)]
-        | None
     )
     method: Annotated[str, msgspec.Meta(max_length=32)]
     params: msgspec.Raw = msgspec.Raw(b"{}")
