@@ -8,6 +8,7 @@ Each connection's task only reads frames and hands them to the pipeline
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import ssl
@@ -61,6 +62,18 @@ class GatewayConnection(ServerConnection):
             if event.opcode is Opcode.TEXT or event.opcode is Opcode.CONT:
                 self.on_text = None
         super().process_event(event)
+
+    def send_data(self) -> None:
+        """Write everything the protocol has queued in one transport write (websockets
+        writes each frame on its own: one syscall per answer). An empty chunk means
+        end-of-stream, handled as websockets does."""
+        chunks = self.protocol.data_to_send()
+        data = [c for c in chunks if c]
+        if data:
+            self.transport.write(data[0] if len(data) == 1 else b"".join(data))
+        if len(data) < len(chunks) and self.transport.can_write_eof():
+            with contextlib.suppress(Exception):  # write_eof documents no exceptions
+                self.transport.write_eof()
 
 
 class Gateway:
