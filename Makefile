@@ -33,6 +33,7 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) bench/engine.py --json bench/results/engine.json
+	$(PY) bench/load.py --json bench/results/load.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

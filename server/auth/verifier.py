@@ -22,7 +22,7 @@ from typing import NamedTuple
 from server.auth.eip712 import AuthError
 from server.auth.recovery import recover
 
-__all__ = ["Item", "Verified", "Verifier", "verify_one"]
+__all__ = ["Item", "Verified", "Verifier", "recover_batch", "verify_one"]
 
 
 class Item(NamedTuple):
@@ -48,6 +48,25 @@ def verify_one(digest: bytes, signature: bytes | str, account: str) -> Verified:
     except AuthError as e:
         return Verified(None, e, False)
     return Verified(signer, None, isinstance(account, str) and signer == account.lower())
+
+
+def recover_batch(pairs: Sequence[tuple[bytes, str]]) -> list[tuple[str | None, str]]:
+    """``(signer, "")`` or ``(None, why)`` per ``(digest, signature)``: the job of a verifier
+    *process*. Plain tuples in and out, so that little is pickled.
+
+    Processes, not threads, for the gateway: coincurve releases the GIL inside the curve
+    maths, but each recovery takes the GIL back several times around it, and while the
+    event loop thread is busy every one of those waits up to the switch interval (5 ms).
+    Measured here: 2 threads recover 32.7k/s next to an idle thread, 0.24k/s next to a busy
+    one; 2 processes keep ~15k/s next to a busy one (they get the other core).
+    """
+    out: list[tuple[str | None, str]] = []
+    for digest, signature in pairs:
+        try:
+            out.append((recover(digest, signature), ""))
+        except AuthError as e:
+            out.append((None, str(e)))
+    return out
 
 
 def _verify_chunk(items: Sequence[tuple[bytes, bytes | str, str]]) -> list[Verified]:

@@ -46,7 +46,7 @@ class Config:
     rate_per_connection: int = 5000  # requests/s, bursts of twice as many
     rate_per_account: int = 10000  # actions/s, bursts of twice as many
     max_errors: int = 1000  # refused requests per connection within 10 s before closing it
-    verify_threads: int = 2
+    verify_workers: int = 2  # processes that recover signers; 0: on the event loop
     # Development only: dev_list_token / dev_list_market / dev_deposit, on loopback only.
     dev_operator: bool = False
     # Development only: in the TEE the storage key comes from the dstack guest agent.
@@ -161,7 +161,7 @@ _PARSERS: dict[str, _Parser] = {
     "rate_per_connection": _int_range(1, None),
     "rate_per_account": _int_range(1, None),
     "max_errors": _int_range(1, None),
-    "verify_threads": _int_range(1, 64),
+    "verify_workers": _int_range(0, 64),
     "dev_operator": _bool,
 }
 assert set(_PARSERS) == {f.name for f in fields(Config)}

@@ -1,15 +1,17 @@
 """The order path inside the gateway: receive -> verify -> sequence -> commit -> answer/publish.
 
-1. **Receive** (each connection's task): decode the frame, build the core command and the
-   EIP-712 digest its signature must cover, take a token from the connection's bucket, and
-   append one ``Item`` to the inbox. Every frame becomes exactly one item, even a bad one,
-   so that a connection's answers leave in the order its requests came.
+1. **Receive** (``accept``, called by each connection as a text frame arrives): decode the
+   frame, build the core command and the EIP-712 digest its signature must cover, take a
+   token from the connection's bucket, and append one ``Item`` to the inbox. Every frame
+   becomes exactly one item, even a bad one, so that a connection's answers leave in the
+   order its requests came. A full inbox stops reading (TCP pushes back on the client).
 2. **Verify** (``_verify`` task): take everything in the inbox and recover the signers on
-   the thread pool (coincurve releases the GIL), in chunks, results in input order.
+   worker processes (``server.auth.verifier.recover_batch``; threads would fight the busy
+   event loop for the GIL), one chunk or more per worker, results in input order.
 3. **Sequence** (``_sequence`` task): in arrival order, check what depends on earlier
    actions (login state, the account's rate, then agents and nonces inside
    ``ExchangeState``) and submit to the sequencer; then **commit** (one journal record, one
-   fsync, on a worker thread) while the next batch is being verified.
+   write, one fdatasync) while the workers verify the next batch.
 4. **Answer and publish**: only after the commit, update the read models, answer every item
    in order and push the stream messages. Nothing is acknowledged before it is durable, and
    queries see every action received before them.
@@ -21,15 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Final
 
 import msgspec
 
-from server.auth.eip712 import AuthError, Domain
-from server.auth.verifier import Verified, verify_one
+from server.auth.eip712 import AuthError, BadSignature, Domain
+from server.auth.verifier import Verified, recover_batch, verify_one
 from server.core.commands import Batch, Deposit, ListMarket, ListToken
 from server.core.events import Rejected
 from server.core.rejects import REJECT_MESSAGES, RejectCode
@@ -81,6 +84,7 @@ log = logging.getLogger("myrtle.gateway")
 
 MAX_INBOX: Final = 16_384  # receivers wait while this many items are not yet sequenced
 VERIFY_CHUNK: Final = 256
+VERIFY_INLINE_BELOW: Final = 16  # a process round trip (~1-2 ms) costs more than 16 recoveries
 
 _CORE_ACTIONS = (PlaceParams, CancelParams, CancelAllParams, ReplaceParams, BatchParams)
 _ACTIONS = (*_CORE_ACTIONS, WithdrawParams, LoginParams, ApproveAgentParams)
@@ -161,8 +165,7 @@ class Pipeline:
         self.paused: set[asyncio.Transport] = set()  # connections not read while inbox is full
         self.verified: asyncio.Queue[list[Item]] = asyncio.Queue(maxsize=2)
         self.account_rates: dict[str, TokenBucket] = {}
-        self.pool = ThreadPoolExecutor(config.verify_threads, thread_name_prefix="verify")
-        self.io = ThreadPoolExecutor(1, thread_name_prefix="journal")
+        self.pool: ProcessPoolExecutor | None = None  # started with the first large batch
         self.tasks: list[asyncio.Task[None]] = []
         self.info_result = {
             "domain": {
@@ -192,8 +195,8 @@ class Pipeline:
         for t in self.tasks:
             t.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        self.pool.shutdown(wait=True)
-        self.io.shutdown(wait=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
     # ------------------------------------------------------------------ 1. receive
 
@@ -240,6 +243,13 @@ class Pipeline:
             return False
         return True
 
+    def _verify_pool(self) -> ProcessPoolExecutor:
+        if self.pool is None:
+            # spawn, not fork: the event loop, its threads and sockets stay in this process.
+            context = multiprocessing.get_context("spawn")
+            self.pool = ProcessPoolExecutor(self.config.verify_workers, mp_context=context)
+        return self.pool
+
     def pause(self, transport: asyncio.Transport) -> None:
         """Stop reading a connection until the inbox has room (TCP pushes back on it)."""
         transport.pause_reading()
@@ -270,21 +280,36 @@ class Pipeline:
                 self.paused.clear()
             signed = [i for i in items if i.digest is not None and i.error is None]
             if signed:
-                chunks = [signed[k : k + VERIFY_CHUNK] for k in range(0, len(signed), VERIFY_CHUNK)]
                 started = time.perf_counter()
-                if len(chunks) == 1 and len(signed) < 16:
-                    _verify_items(signed)  # a few µs each: not worth a thread hop
+                workers = self.config.verify_workers
+                n = len(signed)
+                if workers == 0 or n < VERIFY_INLINE_BELOW:
+                    _verify_items(signed)  # ~50 µs each: a few are not worth the round trip
                 else:
-                    await asyncio.gather(
-                        *(loop.run_in_executor(self.pool, _verify_items, c) for c in chunks)
+                    # At least one chunk per worker (else a batch below the chunk size would
+                    # use one core), and none larger than VERIFY_CHUNK.
+                    size = min(VERIFY_CHUNK, -(-n // workers))
+                    chunks = [signed[k : k + size] for k in range(0, n, size)]
+                    pool = self._verify_pool()
+                    results = await asyncio.gather(
+                        *(
+                            loop.run_in_executor(pool, recover_batch, _signed_pairs(c))
+                            for c in chunks
+                        )
                     )
+                    for chunk, recovered in zip(chunks, results, strict=True):
+                        for item, (signer, why) in zip(chunk, recovered, strict=True):
+                            item.verified = (
+                                Verified(signer, None, False)
+                                if signer is not None
+                                else Verified(None, BadSignature(why), False)
+                            )
                 self.metrics.verify_latency.observe(time.perf_counter() - started)
             await self.verified.put(items)
 
     # ------------------------------------------------------------------ 3. sequence + commit
 
     async def _sequence(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             items = await self.verified.get()
             while not self.verified.empty():
@@ -314,7 +339,10 @@ class Pipeline:
             self.metrics.batch_size.observe(len(items))
             if self.sequencer.pending:
                 with self.metrics.commit_latency.time():
-                    committed = await loop.run_in_executor(self.io, self.sequencer.commit)
+                    # On the loop thread: one write and one fdatasync (~0.1-2 ms). A worker
+                    # thread would need the GIL back from a busy loop afterwards, which can
+                    # take up to the switch interval (5 ms) each time.
+                    committed = self.sequencer.commit()
             else:
                 committed = []
             try:
@@ -554,6 +582,11 @@ class Pipeline:
 def _internal(item: Item, exc: Exception) -> Failure:
     log.error("answering a %r request failed", item.method, exc_info=exc)
     return Failure("INTERNAL_ERROR")
+
+
+def _signed_pairs(items: list[Item]) -> list[tuple[bytes, str]]:
+    """What a verifier process needs of each item: its digest and signature."""
+    return [(i.digest, i.params.signature) for i in items if i.digest is not None]
 
 
 def _verify_items(items: list[Item]) -> None:

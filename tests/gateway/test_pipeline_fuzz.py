@@ -246,3 +246,25 @@ async def test_a_full_inbox_stops_reading_until_it_drains() -> None:
         assert len(conn.sent) == MAX_INBOX and transport.reading and pipeline.room.is_set()
         await pipeline.stop()
         sequencer.close()
+
+
+def test_a_large_batch_is_verified_on_worker_processes_in_order() -> None:
+    """Enough signed orders to go to the verifier processes: every bad signature gets its
+    error in its own slot, every good one is accepted, and the order of answers holds."""
+    frames, expect = [], []
+    for i in range(40):
+        params = signed_params(
+            ALICE, "place", market=MKT, side="buy", price=1000 * E6, qty=LOT, nonce=NOW_MS + i
+        )
+        if i % 3 == 1:
+            params["signature"] = "0x" + "11" * 64 + "1b"  # well-formed, recovers someone else
+            expect.append("BAD_SIGNATURE")
+        elif i % 3 == 2:
+            params["signature"] = "0x" + "00" * 65  # recovers nobody
+            expect.append("BAD_SIGNATURE")
+        else:
+            expect.append("ok")
+        frames.append(json.dumps({"id": i, "method": "place", "params": params}))
+    answers, _ = asyncio.run(run_frames(frames, setup_frames()))
+    assert [a["id"] for a in answers] == list(range(40))
+    assert [a["error"]["code"] if "error" in a else "ok" for a in answers] == expect
