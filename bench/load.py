@@ -307,14 +307,7 @@ async def _bot(index: int, url: str, ctrl: Connection, progress: Any) -> None:
     sub = await client.subscribe("user")
     await sub.get(timeout=10)  # the snapshot
     stamps: list[tuple[int, bytes]] = []
-    original = sub._on_push  # the SDK's handler (sequence check, queue)
-    clock = CLOCK
-
-    def on_push(seq: int, data: bytes) -> None:
-        stamps.append((clock(), data))
-        original(seq, data)
-
-    sub._on_push = on_push  # type: ignore[method-assign]
+    sub.on_push = lambda received_ns, data: stamps.append((received_ns, data))
     ctrl.send(("connected", signer.account))
     while True:
         msg = await loop.run_in_executor(None, ctrl.recv)

@@ -269,6 +269,9 @@ class Subscription:
         self._active = True
         self._error: BaseException | None = None
         self._has_snapshot = False
+        self.on_push: Callable[[int, bytes], None] | None = None
+        """Called with (``time.perf_counter_ns()`` at receipt, the raw frame) for every push
+        taken in order, before it is queued: for latency measurements."""
 
     @property
     def active(self) -> bool:
@@ -294,6 +297,9 @@ class Subscription:
             self._gap()
             return
         self.last_seq = seq
+        hook = self.on_push
+        if hook is not None:
+            hook(time.perf_counter_ns(), data)
         self._queue.put_nowait(data)
 
     def _gap(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -735,3 +736,19 @@ async def test_end_to_end_against_the_real_server(tmp_path: Path) -> None:
             await c.close()
     finally:
         await asyncio.to_thread(srv.stop)
+
+
+async def test_on_push_sees_every_in_order_push_with_its_receive_time(
+    client: Client, server: FakeServer
+) -> None:
+    sub = await client.subscribe("book", MARKET)
+    await sub.get(timeout=5)
+    seen: list[tuple[int, bytes]] = []
+    sub.on_push = lambda received_ns, data: seen.append((received_ns, data))
+    before = time.perf_counter_ns()
+    await server.push("book:WETH-USDC", {"bids": [["1", "1"]], "asks": []})
+    await server.push("book:WETH-USDC", {"bids": [["1", "0"]], "asks": []}, seq=1)  # a repeat
+    update = await sub.get(timeout=5)
+    assert isinstance(update, BookUpdate) and update.seq == 1
+    assert len(seen) == 1 and before <= seen[0][0] <= time.perf_counter_ns()
+    assert msgspec.json.decode(seen[0][1])["seq"] == 1
