@@ -4,6 +4,7 @@ survival across a restart over the journal."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -147,3 +148,26 @@ async def test_nonces_and_agents_survive_a_restart(tmp_path: Path) -> None:
         assert await again.code(conn, "place", order(AGENT)) == "ok"  # still an agent
     finally:
         await again.close()
+
+
+async def test_the_per_account_rate_limit_spans_connections(tmp_path: Path) -> None:
+    """Two connections acting for one account share its budget (1/s, bursts of 2); the
+    refused ones answer RATE_LIMITED and change nothing. (At most one token comes back while
+    the test runs, unless the machine stalls for a second.)"""
+    harness = Harness(tmp_path)
+    harness.config = harness.pipeline.config = dataclasses.replace(
+        harness.config, rate_per_account=1
+    )
+    try:
+        setup = FakeConnection()
+        for frame in setup_frames():
+            await harness.pipeline.receive(setup, frame, 0.0)  # type: ignore[arg-type]
+        a, b = FakeConnection(), FakeConnection()
+        codes = [await harness.code(a if i % 2 else b, "place", order(ALICE)) for i in range(6)]
+        assert codes[:2] == ["ok", "ok"] and codes[2:].count("RATE_LIMITED") >= 3
+        before = harness.sequencer.state.state_hash()
+        if await harness.code(a, "place", order(ALICE)) == "RATE_LIMITED":
+            assert harness.sequencer.state.state_hash() == before
+        assert await harness.code(a, "place", order(MALLORY)) == "INSUFFICIENT_BALANCE"  # others
+    finally:
+        await harness.close()
