@@ -14,6 +14,9 @@ depend on state that earlier actions change, so the single writer checks them in
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
@@ -22,7 +25,7 @@ from typing import NamedTuple
 from server.auth.eip712 import AuthError
 from server.auth.recovery import recover
 
-__all__ = ["Item", "Verified", "Verifier", "recover_batch", "verify_one"]
+__all__ = ["Item", "Verified", "Verifier", "follow_parent", "recover_batch", "verify_one"]
 
 
 class Item(NamedTuple):
@@ -48,6 +51,18 @@ def verify_one(digest: bytes, signature: bytes | str, account: str) -> Verified:
     except AuthError as e:
         return Verified(None, e, False)
     return Verified(signer, None, isinstance(account, str) and signer == account.lower())
+
+
+def follow_parent(parent_pid: int, every_s: float = 0.5) -> None:
+    """Initializer of a verifier process: exit as soon as the gateway that started it is
+    gone. A pool's workers otherwise outlive a killed (SIGKILL, crash) parent, idle forever."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(every_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="follow-parent", daemon=True).start()
 
 
 def recover_batch(pairs: Sequence[tuple[bytes, str]]) -> list[tuple[str | None, str]]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -32,7 +33,7 @@ from typing import Any, Final
 import msgspec
 
 from server.auth.eip712 import AuthError, BadSignature, Domain
-from server.auth.verifier import Verified, recover_batch, verify_one
+from server.auth.verifier import Verified, follow_parent, recover_batch, verify_one
 from server.core.commands import Batch, Deposit, ListMarket, ListToken
 from server.core.events import Rejected
 from server.core.rejects import REJECT_MESSAGES, RejectCode
@@ -247,7 +248,12 @@ class Pipeline:
         if self.pool is None:
             # spawn, not fork: the event loop, its threads and sockets stay in this process.
             context = multiprocessing.get_context("spawn")
-            self.pool = ProcessPoolExecutor(self.config.verify_workers, mp_context=context)
+            self.pool = ProcessPoolExecutor(
+                self.config.verify_workers,
+                mp_context=context,
+                initializer=follow_parent,
+                initargs=(os.getpid(),),
+            )
         return self.pool
 
     def pause(self, transport: asyncio.Transport) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import time
 from pathlib import Path
 
 from websockets.exceptions import ConnectionClosed
@@ -16,12 +17,37 @@ from tests.servers import Server, start
 ALICE = Signer("0x" + "a1" * 32, DOMAIN)
 
 
-def crash(server: Server) -> None:
+def children(pid: int) -> set[int]:
+    """The live processes whose parent is ``pid`` (the server's verifier workers)."""
+    out = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                out.add(int(entry.name))
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2 :].split()[0] != "Z"
+
+
+def crash(server: Server) -> set[int]:
+    """SIGKILL the server; the processes it had started (they must not outlive it)."""
+    orphans = children(server.proc.pid)
     server.proc.send_signal(signal.SIGKILL)
     server.proc.wait(timeout=10)
+    return orphans
 
 
-async def place_then_crash(server: Server, n: int, crash_after: int) -> set[int]:
+async def place_then_crash(server: Server, n: int, crash_after: int, workers: set[int]) -> set[int]:
     """Send ``n`` signed orders without waiting, SIGKILL the server once ``crash_after``
     answers came, and return the order ids acknowledged before the connection died."""
     r = await Raw.open(server.ws_url)
@@ -43,7 +69,7 @@ async def place_then_crash(server: Server, n: int, crash_after: int) -> set[int]
             [accepted] = [e for e in answer["result"]["events"] if e["type"] == "accepted"]
             acked.add(accepted["order_id"])
             if len(acked) == crash_after:
-                crash(server)
+                workers.update(crash(server))
     except (ConnectionClosed, TimeoutError):
         pass
     return acked
@@ -67,11 +93,18 @@ def test_no_acknowledged_order_is_lost_across_a_crash(tmp_path: Path) -> None:
             await r.close()
 
         asyncio.run(setup())
-        acked = asyncio.run(place_then_crash(srv, 3000, crash_after=500))
+        workers: set[int] = set()
+        acked = asyncio.run(place_then_crash(srv, 3000, crash_after=500, workers=workers))
     finally:
         if srv.proc.poll() is None:
             crash(srv)
     assert len(acked) >= 500  # answers already in flight may arrive after the kill
+    # The verifier processes (the flow was large enough to need them) follow their parent.
+    assert workers
+    deadline = time.monotonic() + 10
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [w for w in workers if alive(w)]
 
     again = start(tmp_path, "dev_operator = true\n")
     try:
