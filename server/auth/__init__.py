@@ -2,7 +2,7 @@
 
 - ``eip712``: the hand-written digest of every action type (a few µs), and the errors;
 - ``recovery``: the signer's address from a digest and a 65-byte r||s||v signature;
-- ``verifier``: batched recovery on a thread pool, results in input order;
+- ``verifier``: batched recovery (worker processes for the gateway), results in input order;
 - ``nonces``: millisecond-timestamp nonces, a time window and the highest-N set per signer;
 - ``agents``: hot keys an account approved to trade for it.
 

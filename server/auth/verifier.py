@@ -1,11 +1,12 @@
-"""Batched signature recovery on a thread pool, results in input order.
+"""Batched signature recovery, results in input order.
 
-The gateway hashes each incoming action (``eip712``, a few µs) and hands the sequencer's
-next batch of ``(digest, signature, claimed account)`` items to ``Verifier.verify``. Recovery
-(~50 µs each) runs in libsecp256k1 through coincurve, which releases the GIL, so a pool of
-threads scales it across cores. Items are cut into chunks (default 256) so that the pool's
-per-task overhead stays small; the results come back in exactly the input order, so one
-account's actions are never reordered.
+- ``recover_batch`` is what the gateway runs on its verifier *processes*
+  (``server.gateway.pipeline``): chunks of ``(digest, signature)``, at least one per worker,
+  results in input order, so one account's actions are never reordered. ``follow_parent``
+  makes those processes exit with the gateway.
+- ``Verifier`` does the same on a thread pool, for callers whose own thread is idle while
+  it waits (coincurve releases the GIL for the curve maths; beside a *busy* thread, such as
+  an event loop, threads lose most of their time waiting for the GIL: see recover_batch).
 
 The verifier only recovers: whether the signer may act for the claimed account (itself or a
 live agent, ``agents.Agents.authorize``) and whether the nonce is fresh (``nonces.Nonces``)

@@ -85,7 +85,7 @@ log = logging.getLogger("myrtle.gateway")
 
 MAX_INBOX: Final = 16_384  # receivers wait while this many items are not yet sequenced
 VERIFY_CHUNK: Final = 256
-VERIFY_INLINE_BELOW: Final = 16  # a process round trip (~1-2 ms) costs more than 16 recoveries
+VERIFY_INLINE_BELOW: Final = 16  # a process round trip (~1-2 ms under load) costs more
 
 _CORE_ACTIONS = (PlaceParams, CancelParams, CancelAllParams, ReplaceParams, BatchParams)
 _ACTIONS = (*_CORE_ACTIONS, WithdrawParams, LoginParams, ApproveAgentParams)
