@@ -244,6 +244,20 @@ class Pipeline:
             return False
         return True
 
+    async def warm_up(self) -> None:
+        """Start the verifier processes now (spawning them takes ~0.5 s), so that the first
+        burst of signed orders does not wait for it."""
+        if self.config.verify_workers > 0:
+            loop = asyncio.get_running_loop()
+            pool = self._verify_pool()
+            no_work: list[tuple[bytes, str]] = []
+            await asyncio.gather(
+                *(
+                    loop.run_in_executor(pool, recover_batch, no_work)
+                    for _ in range(self.config.verify_workers)
+                )
+            )
+
     def _verify_pool(self) -> ProcessPoolExecutor:
         if self.pool is None:
             # spawn, not fork: the event loop, its threads and sockets stay in this process.

@@ -201,6 +201,7 @@ async def run(config: Config, stop: asyncio.Event | None = None) -> None:
         log.info("recovered: committed seq %d", sequencer.committed_seq)
         gateway = Gateway(config, sequencer)
         gateway.pipeline.start()
+        await gateway.pipeline.warm_up()
         server = await serve(
             gateway.handle,
             config.host,
