@@ -166,7 +166,7 @@ class Pipeline:
         self.paused: set[asyncio.Transport] = set()  # connections not read while inbox is full
         self.verified: asyncio.Queue[list[Item]] = asyncio.Queue(maxsize=2)
         self.account_rates: dict[str, TokenBucket] = {}
-        self.pool: ProcessPoolExecutor | None = None  # started with the first large batch
+        self.pool: ProcessPoolExecutor | None = None  # started by warm_up or the first batch
         self.tasks: list[asyncio.Task[None]] = []
         self.info_result = {
             "domain": {
