@@ -64,12 +64,13 @@ from server.gateway.wire import (
     decode_request,
     parse_amount,
 )
-from server.sequencer import Sequencer
+from server.sequencer import AesGcmSealer, Sequencer
 from server.sequencer.sequencer import Sequenced
 from server.sequencer.state import (
     AgentApproved,
     ApproveAgent,
     Entry,
+    ExchangeState,
     LoggedIn,
     Login,
     Refused,
@@ -79,7 +80,7 @@ from server.streams.channels import ChannelError, Channels, DarkMarket, wire_nam
 from server.streams.messages import user_events, wire_event
 from server.streams.views import Views
 
-__all__ = ["MAX_INBOX", "Item", "Pipeline"]
+__all__ = ["MAX_INBOX", "Item", "Pipeline", "open_sequencer"]
 
 log = logging.getLogger("myrtle.gateway")
 
@@ -142,6 +143,25 @@ def _encode_error(rid: int | str | None, code: str, message: str, seq: int | Non
     return msgspec.json.encode({"id": rid, "error": error})
 
 
+def open_sequencer(config: Config, clock_ms: Callable[[], int]) -> tuple[Sequencer, Views]:
+    """Recover the sequencer, with the read models rebuilt from the snapshot and the replay
+    after it (so that fills and closed orders since the last snapshot survive a restart)."""
+    views: list[Views] = []
+
+    def observe(state: ExchangeState) -> Callable[[Sequenced], None]:
+        views.append(Views(state.core))
+        return lambda result: views[0].apply([result])
+
+    sequencer = Sequencer.open(
+        config.data_dir,
+        AesGcmSealer(config.storage_key),
+        clock_ms,
+        snapshot_every=config.snapshot_every,
+        observe_replay=observe,
+    )
+    return sequencer, views[0]
+
+
 class Pipeline:
     def __init__(
         self,
@@ -149,6 +169,7 @@ class Pipeline:
         sequencer: Sequencer,
         metrics: Metrics,
         clock_ms: Callable[[], int],
+        views: Views | None = None,
     ) -> None:
         self.config = config
         self.sequencer = sequencer
@@ -156,7 +177,7 @@ class Pipeline:
         self.clock_ms = clock_ms
         self.domain = Domain(config.chain_id, config.registry_address)
         core = sequencer.core
-        self.views = Views(core)
+        self.views = views if views is not None else Views(core)
         self.channels = Channels(core)
         self.subscribers: dict[str, set[Connection]] = {}
         self.inbox: list[Item] = []

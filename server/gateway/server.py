@@ -26,8 +26,9 @@ from server.gateway.config import Config
 from server.gateway.connection import Connection
 from server.gateway.http import WS_PATH, HttpRoutes, Metrics
 from server.gateway.limits import ErrorWindow, TokenBucket
-from server.gateway.pipeline import Pipeline
-from server.sequencer import AesGcmSealer, Sequencer
+from server.gateway.pipeline import Pipeline, open_sequencer
+from server.sequencer import Sequencer
+from server.streams.views import Views
 
 __all__ = ["CLOSE_UNSUPPORTED_DATA", "Gateway", "GatewayConnection", "run", "wall_clock_ms"]
 
@@ -81,7 +82,7 @@ class GatewayConnection(ServerConnection):
 class Gateway:
     """One server: the sequencer it fronts, its pipeline, metrics and connection handler."""
 
-    def __init__(self, config: Config, sequencer: Sequencer) -> None:
+    def __init__(self, config: Config, sequencer: Sequencer, views: Views | None = None) -> None:
         self.config = config
         self.sequencer = sequencer
         self.metrics = Metrics()
@@ -90,7 +91,7 @@ class Gateway:
         self.metrics.outbound_depth.set_function(
             lambda: sum(c.queued for c in list(self.connections))
         )
-        self.pipeline = Pipeline(config, sequencer, self.metrics, wall_clock_ms)
+        self.pipeline = Pipeline(config, sequencer, self.metrics, wall_clock_ms, views)
         self.routes = HttpRoutes(self.metrics, self._health)
 
     def _health(self) -> dict[str, Any]:
@@ -190,16 +191,10 @@ async def run(config: Config, stop: asyncio.Event | None = None) -> None:
             loop.add_signal_handler(signum, stop.set)
 
     context = _ssl_context(config)
-    sequencer = await asyncio.to_thread(
-        Sequencer.open,
-        config.data_dir,
-        AesGcmSealer(config.storage_key),
-        wall_clock_ms,
-        snapshot_every=config.snapshot_every,
-    )
+    sequencer, views = await asyncio.to_thread(open_sequencer, config, wall_clock_ms)
     try:
         log.info("recovered: committed seq %d", sequencer.committed_seq)
-        gateway = Gateway(config, sequencer)
+        gateway = Gateway(config, sequencer, views)
         gateway.pipeline.start()
         await gateway.pipeline.warm_up()
         server = await serve(

@@ -72,8 +72,13 @@ class Sequencer:
         clock: Callable[[], int],
         *,
         snapshot_every: int = DEFAULT_SNAPSHOT_EVERY,
+        observe_replay: Callable[[ExchangeState], Callable[[Sequenced], None]] | None = None,
     ) -> Sequencer:
         """Recover from ``directory`` (latest snapshot + journal replay), or start empty.
+
+        ``observe_replay``, if given, is called with the state as loaded from the snapshot,
+        before the replay, and returns what to call with each replayed result (read models
+        rebuild the history since the snapshot that way).
 
         Raises RecoveryError (CorruptJournalError for the journal) when the state cannot be
         reproduced: damage anywhere but the journal's tail, a gap, or the wrong key.
@@ -88,10 +93,13 @@ class Sequencer:
             )
         state, seq, ts_ms = loaded if loaded is not None else (ExchangeState(), 0, 0)
         snap_seq = seq
+        observer = observe_replay(state) if observe_replay is not None else None
         for entry_seq, entry_ts, command in journal.replay(
             after_seq=snap_seq, key_verified=loaded is not None
         ):
-            state.apply(command, entry_ts)
+            events = state.apply(command, entry_ts)
+            if observer is not None:
+                observer(Sequenced(entry_seq, entry_ts, command, events))
             seq, ts_ms = entry_seq, entry_ts
         journal.start_segment(seq + 1)
         return cls(
