@@ -10,11 +10,13 @@
    event loop for the GIL), one chunk or more per worker, results in input order.
 3. **Sequence** (``_sequence`` task): in arrival order, check what depends on earlier
    actions (login state, the account's rate, then agents and nonces inside
-   ``ExchangeState``) and submit to the sequencer; then **commit** (one journal record, one
-   write, one fdatasync) while the workers verify the next batch.
-4. **Answer and publish**: only after the commit, update the read models, answer every item
-   in order and push the stream messages. Nothing is acknowledged before it is durable, and
-   queries see every action received before them.
+   ``ExchangeState``) and submit to the sequencer; seal the batch into one journal record;
+   update the read models and compute every answer and push of the batch from the state
+   right after it; hand the record to the journal thread (one write, one fdatasync) and go
+   on with the next batch while it is written.
+4. **Deliver** (``_deliver`` task): in batch order, wait until the batch's record is
+   durable, then send its answers and pushes. Nothing is acknowledged before it is
+   durable, and queries see every action received before them.
 
 The sequencer is touched by the sequence task alone, so the core keeps a single writer.
 """
@@ -27,7 +29,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Final
 
 import msgspec
@@ -86,6 +88,7 @@ log = logging.getLogger("myrtle.gateway")
 
 MAX_INBOX: Final = 16_384  # receivers wait while this many items are not yet sequenced
 VERIFY_CHUNK: Final = 256
+MAX_IN_FLIGHT: Final = 4  # sealed batches whose write may overlap the next batches
 VERIFY_INLINE_BELOW: Final = 16  # a process round trip (~1-2 ms under load) costs more
 
 _CORE_ACTIONS = (PlaceParams, CancelParams, CancelAllParams, ReplaceParams, BatchParams)
@@ -186,6 +189,13 @@ class Pipeline:
         self.room.set()
         self.paused: set[asyncio.Transport] = set()  # connections not read while inbox is full
         self.verified: asyncio.Queue[list[Item]] = asyncio.Queue(maxsize=2)
+        # Sealed batches waiting to be durable, with what they will send (bounded: at most
+        # MAX_IN_FLIGHT group commits overlap).
+        self.released: asyncio.Queue[
+            tuple[asyncio.Future[None] | None, list[Item], list[tuple[Connection, bytes]], float]
+        ] = asyncio.Queue(maxsize=MAX_IN_FLIGHT)
+        self.delivering = False
+        self.io = ThreadPoolExecutor(1, thread_name_prefix="journal")
         self.account_rates: dict[str, TokenBucket] = {}
         self.pool: ProcessPoolExecutor | None = None  # started by warm_up or the first batch
         self.tasks: list[asyncio.Task[None]] = []
@@ -208,17 +218,23 @@ class Pipeline:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self.tasks = [loop.create_task(self._verify()), loop.create_task(self._sequence())]
+        self.tasks = [
+            loop.create_task(self._verify()),
+            loop.create_task(self._sequence()),
+            loop.create_task(self._deliver()),
+        ]
 
     async def stop(self) -> None:
         """Finish what was received (answered as far as connections are open), then stop."""
         while self.inbox or self.verified.qsize() or self.sequencer.pending:
             await asyncio.sleep(0.01)
+        await self._flush()
         for t in self.tasks:
             t.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.pool is not None:
             self.pool.shutdown(wait=True)
+        self.io.shutdown(wait=True)
 
     # ------------------------------------------------------------------ 1. receive
 
@@ -378,18 +394,53 @@ class Pipeline:
                         self._logged_in(item)
             self.metrics.inbox_depth.set(len(self.inbox))
             self.metrics.batch_size.observe(len(items))
-            if self.sequencer.pending:
-                with self.metrics.commit_latency.time():
-                    # On the loop thread: one write and one fdatasync (~0.1-2 ms). A worker
-                    # thread would need the GIL back from a busy loop afterwards, which can
-                    # take up to the switch interval (5 ms) each time.
-                    committed = self.sequencer.commit()
-            else:
-                committed = []
+            # Everything this batch will send is computed now, from the state right after
+            # it, and held until its record is durable. Meanwhile the next batch is applied
+            # while this one's write and fdatasync run on the journal thread (they release
+            # the GIL): group commits overlap, acknowledgements never precede durability.
+            sealed = self.sequencer.seal()
             try:
-                self._release(items, committed)
+                sends = self._prepare(items, sealed.results if sealed is not None else [])
             except Exception:  # a bug must not stop the exchange; it is logged loudly
-                log.exception("releasing a batch failed")
+                log.exception("preparing the answers of a batch failed")
+                sends = []
+            write = None
+            if sealed is not None:
+                write = asyncio.get_running_loop().run_in_executor(
+                    self.io, self.sequencer.write, sealed
+                )
+            await self.released.put((write, items, sends, time.perf_counter()))
+            if self.sequencer.snapshot_due:
+                await self._flush()
+                self.sequencer.snapshot()  # nothing is pending or in flight now
+
+    async def _flush(self) -> None:
+        """Wait until every sealed batch is durable and its answers are sent."""
+        while self.released.qsize() or self.sequencer.in_flight or self.delivering:
+            await asyncio.sleep(0.0005)
+
+    async def _deliver(self) -> None:
+        """Send each batch's answers and pushes, in batch order, once it is durable."""
+        observe = self.metrics.ack_latency.observe
+        while True:
+            write, items, sends, sealed_at = await self.released.get()
+            self.delivering = True
+            try:
+                if write is not None:
+                    try:
+                        await write
+                    except Exception:
+                        # The journal cannot be written: nothing more may be acknowledged.
+                        log.critical("journal write failed; stopping", exc_info=True)
+                        os._exit(70)
+                    self.metrics.commit_latency.observe(time.perf_counter() - sealed_at)
+                for conn, data in sends:
+                    conn.send(data)
+                now = time.monotonic()
+                for item in items:
+                    observe(now - item.received)
+            finally:
+                self.delivering = False
 
     def _entry(self, item: Item, now: float) -> Entry | None:
         p = item.params
@@ -469,7 +520,10 @@ class Pipeline:
 
     # ------------------------------------------------------------------ 4. answer + publish
 
-    def _release(self, items: list[Item], committed: list[Sequenced]) -> None:
+    def _prepare(
+        self, items: list[Item], committed: list[Sequenced]
+    ) -> list[tuple[Connection, bytes]]:
+        """Every answer and push a batch causes, in the order they must leave."""
         if committed:
             self.views.apply(committed)
         subscribers = self.subscribers
@@ -477,7 +531,7 @@ class Pipeline:
         # Who gets each push is fixed now: a subscription answered below starts from a
         # snapshot that already includes this batch.
         deliveries = [(list(subscribers[key]), payload) for key, payload in pushes]
-        observe = self.metrics.ack_latency.observe
+        sends: list[tuple[Connection, bytes]] = []
         now = time.monotonic()
         actions = 0
         for item in items:
@@ -493,16 +547,16 @@ class Pipeline:
             except Exception as exc:
                 e = exc if isinstance(exc, Failure) else _internal(item, exc)
                 seq = item.result.seq if item.result is not None else None
-                conn.send(_encode_error(item.rid, e.code, e.message, seq))
+                sends.append((conn, _encode_error(item.rid, e.code, e.message, seq)))
                 if conn.errors.add(now):
                     conn.close(CLOSE_ABUSE, "too many refused requests")
             else:
-                conn.send(body)
-            observe(now - item.received)
+                sends.append((conn, body))
         for conns, payload in deliveries:
             for conn in conns:
-                conn.send(payload)
+                sends.append((conn, payload))
         self.metrics.actions.inc(actions)
+        return sends
 
     def _answer(self, item: Item) -> bytes:
         p = item.params

@@ -158,12 +158,16 @@ class Journal:
 
     def append(self, first_seq: int, items: list[tuple[int, Command]]) -> None:
         """Write one record and make it durable (one write, one fsync): a group commit."""
-        if not items:
-            return
+        if items:
+            self.write_record(first_seq, encode_record(self.sealer, first_seq, items))
+
+    def write_record(self, first_seq: int, record: bytes) -> None:
+        """Write one encoded record (``encode_record``) and make it durable. Records must be
+        written in sequence order, one at a time; this may run on a writer thread (the write
+        and the fdatasync release the GIL)."""
         if self._fd is None:
             self.start_segment(first_seq)
         assert self._fd is not None
-        record = encode_record(self.sealer, first_seq, items)
         written = os.write(self._fd, record)
         while written < len(record):  # rare: a short write on a regular file
             written += os.write(self._fd, record[written:])

@@ -18,12 +18,12 @@ import msgspec
 
 from server.core import Core
 from server.core.events import Event
-from server.sequencer.journal import Journal, RecoveryError
+from server.sequencer.journal import Journal, RecoveryError, encode_record
 from server.sequencer.sealer import Sealer
 from server.sequencer.snapshots import SnapshotStore
 from server.sequencer.state import AuthEvent, Entry, ExchangeState
 
-__all__ = ["DEFAULT_SNAPSHOT_EVERY", "Sequenced", "Sequencer"]
+__all__ = ["DEFAULT_SNAPSHOT_EVERY", "Sealed", "Sequenced", "Sequencer"]
 
 DEFAULT_SNAPSHOT_EVERY = 100_000
 
@@ -35,6 +35,15 @@ class Sequenced(msgspec.Struct, frozen=True, gc=False):
     ts_ms: int
     command: Entry
     events: list[Event | AuthEvent]
+
+
+class Sealed(msgspec.Struct, frozen=True, gc=False):
+    """Applied commands handed over to be made durable: one journal record."""
+
+    first_seq: int
+    last_seq: int
+    record: bytes
+    results: list[Sequenced]
 
 
 class Sequencer:
@@ -58,6 +67,7 @@ class Sequencer:
         self.clock = clock
         self.snapshot_every = snapshot_every
         self.last_seq = last_seq  # applied (maybe not yet durable)
+        self.sealed_seq = last_seq  # handed over for writing (seal)
         self.committed_seq = last_seq  # durable: may be acknowledged
         self.last_ts_ms = last_ts_ms
         self.last_snapshot_seq = last_snapshot_seq
@@ -140,21 +150,46 @@ class Sequencer:
 
         Takes a snapshot afterwards when ``snapshot_every`` commands have passed.
         """
-        if not self._pending:
+        sealed = self.seal()
+        if sealed is None:
             return []
-        first = self.committed_seq + 1
-        self.journal.append(first, self._pending)
-        self.committed_seq = self.last_seq
-        results = self._results
+        self.write(sealed)
+        if self.snapshot_due:
+            self.snapshot()
+        return sealed.results
+
+    def seal(self) -> Sealed | None:
+        """Hand every pending command over for writing, as one encoded record; None if
+        there is none. ``write`` makes it durable; the results are acknowledgeable only then.
+        Sealing goes on while earlier records are still being written (group-commit
+        pipelining); records must be written in the order they were sealed."""
+        if not self._pending:
+            return None
+        first = self.sealed_seq + 1
+        record = encode_record(self.journal.sealer, first, self._pending)
+        sealed = Sealed(first, self.last_seq, record, self._results)
+        self.sealed_seq = self.last_seq
         self._pending = []
         self._results = []
-        if self.committed_seq - self.last_snapshot_seq >= self.snapshot_every:
-            self.snapshot()
-        return results
+        return sealed
+
+    def write(self, sealed: Sealed) -> None:
+        """Write a sealed record and fsync it (any one thread, in seal order)."""
+        self.journal.write_record(sealed.first_seq, sealed.record)
+        self.committed_seq = sealed.last_seq
+
+    @property
+    def in_flight(self) -> bool:
+        """Sealed records not yet durable."""
+        return self.sealed_seq != self.committed_seq
+
+    @property
+    def snapshot_due(self) -> bool:
+        return self.committed_seq - self.last_snapshot_seq >= self.snapshot_every
 
     def snapshot(self) -> None:
         """Snapshot the committed state, rotate the journal and drop what is covered."""
-        if self._pending:
+        if self._pending or self.in_flight:
             raise RuntimeError("snapshot with uncommitted commands")
         self.snapshots.write(self.state, self.committed_seq, self.last_ts_ms)
         self.last_snapshot_seq = self.committed_seq
