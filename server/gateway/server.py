@@ -117,6 +117,11 @@ class Gateway:
         receive = pipeline.receive
         messages = self.metrics.messages_received
         clock = time.monotonic
+        # Future: the `attest` handshake goes here, before anything else is accepted, and
+        # before the direct frame path below is switched on. The client sends a fresh nonce;
+        # we answer with a TDX quote whose report_data binds our TLS certificate's SPKI and
+        # that nonce (see DESIGN.md, "TEE"). Until it completes, no login or order may be
+        # read from this connection.
         if isinstance(ws, GatewayConnection):
             transport = ws.transport
 
@@ -127,10 +132,7 @@ class Gateway:
 
             ws.on_text = on_text
         try:
-            # Future: the `attest` handshake goes here, before anything else is accepted.
-            # The client sends a fresh nonce; we answer with a TDX quote whose report_data
-            # binds our TLS certificate's SPKI and that nonce (see DESIGN.md, "TEE").
-            # Until it completes, no login or order may be read from this connection.
+            # Binary and fragmented messages (and all of them without the direct path).
             async for message in ws:
                 messages.value += 1
                 if not isinstance(message, str):
