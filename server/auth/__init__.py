@@ -2,12 +2,13 @@
 
 - ``eip712``: the hand-written digest of every action type (a few µs), and the errors;
 - ``recovery``: the signer's address from a digest and a 65-byte r||s||v signature;
-- ``verifier``: batched recovery (worker processes for the gateway), results in input order;
+- ``verifier``: batched recovery (on the gateway's worker processes), results in input order;
 - ``nonces``: millisecond-timestamp nonces, a time window and the highest-N set per signer;
 - ``agents``: hot keys an account approved to trade for it.
 
-The flow for one action: digest (gateway) -> ``Verifier.verify`` (pool) -> in sequence order,
-``Agents.authorize`` then ``Nonces.use`` -> the core command. docs/AUTH.md has the details.
+The flow for one action: digest (gateway) -> ``recover_batch`` (worker processes) -> in
+sequence order, ``Agents.authorize`` then ``Nonces.use`` -> the core command. docs/AUTH.md
+has the details.
 """
 
 from server.auth.agents import (
@@ -32,7 +33,7 @@ from server.auth.eip712 import (
 )
 from server.auth.nonces import NonceError, NonceOutOfWindow, NonceReused, Nonces, NonceTooLow
 from server.auth.recovery import recover
-from server.auth.verifier import Verified, Verifier
+from server.auth.verifier import Verified, chunked, recover_batch, verify_one
 
 __all__ = [
     "AGENT_ACTIONS",
@@ -53,10 +54,12 @@ __all__ = [
     "TooManyAgents",
     "Unauthorized",
     "Verified",
-    "Verifier",
+    "chunked",
     "command_hash",
     "digest",
     "hash_struct",
     "recover",
+    "recover_batch",
     "typed_digest",
+    "verify_one",
 ]

@@ -110,7 +110,7 @@ class Metrics:
         )
         self.verify_latency = Histogram(
             "myrtle_verify_latency_seconds",
-            "Signature recovery of one pipeline batch on the thread pool.",
+            "Signature recovery of one pipeline batch (worker processes or in place).",
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1),
             registry=self.registry,
         )

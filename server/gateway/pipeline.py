@@ -34,8 +34,8 @@ from typing import Any, Final
 
 import msgspec
 
-from server.auth.eip712 import AuthError, BadSignature, Domain
-from server.auth.verifier import Verified, follow_parent, recover_batch, verify_one
+from server.auth.eip712 import AuthError, Domain
+from server.auth.verifier import Verified, chunked, follow_parent, recover_batch
 from server.core.commands import Batch, Deposit, ListMarket, ListToken
 from server.core.events import Rejected
 from server.core.rejects import REJECT_MESSAGES, RejectCode
@@ -338,29 +338,23 @@ class Pipeline:
             signed = [i for i in items if i.digest is not None and i.error is None]
             if signed:
                 started = time.perf_counter()
+                pairs: list[tuple[bytes, bytes | str]] = [
+                    (i.digest, i.params.signature) for i in signed if i.digest is not None
+                ]
                 workers = self.config.verify_workers
-                n = len(signed)
-                if workers == 0 or n < VERIFY_INLINE_BELOW:
-                    _verify_items(signed)  # ~50 µs each: a few are not worth the round trip
+                if workers == 0 or len(pairs) < VERIFY_INLINE_BELOW:
+                    verified = recover_batch(pairs)  # a few: not worth the round trip
                 else:
-                    # At least one chunk per worker (else a batch below the chunk size would
-                    # use one core), and none larger than VERIFY_CHUNK.
-                    size = min(VERIFY_CHUNK, -(-n // workers))
-                    chunks = [signed[k : k + size] for k in range(0, n, size)]
                     pool = self._verify_pool()
-                    results = await asyncio.gather(
+                    parts = await asyncio.gather(
                         *(
-                            loop.run_in_executor(pool, recover_batch, _signed_pairs(c))
-                            for c in chunks
+                            loop.run_in_executor(pool, recover_batch, chunk)
+                            for chunk in chunked(pairs, workers, VERIFY_CHUNK)
                         )
                     )
-                    for chunk, recovered in zip(chunks, results, strict=True):
-                        for item, (signer, why) in zip(chunk, recovered, strict=True):
-                            item.verified = (
-                                Verified(signer, None, False)
-                                if signer is not None
-                                else Verified(None, BadSignature(why), False)
-                            )
+                    verified = [v for part in parts for v in part]
+                for item, v in zip(signed, verified, strict=True):
+                    item.verified = v
                 self.metrics.verify_latency.observe(time.perf_counter() - started)
             await self.verified.put(items)
 
@@ -643,7 +637,9 @@ class Pipeline:
                     "valid_until_ms": ev.valid_until_ms,
                 }
         account = p.account.lower()
-        return {"seq": result.seq, "ts_ms": result.ts_ms, "events": user_events(account, events)}
+        pushed = self.channels.batch_user_events.get((result.seq, account))
+        mine = pushed if pushed is not None else user_events(account, events)
+        return {"seq": result.seq, "ts_ms": result.ts_ms, "events": mine}
 
     def _subscription(self, conn: Connection, method: str, p: SubscribeParams) -> Any:
         try:
@@ -677,16 +673,3 @@ class Pipeline:
 def _internal(item: Item, exc: Exception) -> Failure:
     log.error("answering a %r request failed", item.method, exc_info=exc)
     return Failure("INTERNAL_ERROR")
-
-
-def _signed_pairs(items: list[Item]) -> list[tuple[bytes, str]]:
-    """What a verifier process needs of each item: its digest and signature."""
-    return [(i.digest, i.params.signature) for i in items if i.digest is not None]
-
-
-def _verify_items(items: list[Item]) -> None:
-    """Recover the signer of each item (on a pool thread: coincurve releases the GIL)."""
-    for item in items:
-        assert item.digest is not None
-        p = item.params
-        item.verified = verify_one(item.digest, p.signature, p.account)

@@ -128,6 +128,9 @@ class Channels:
             m: market.l2(book_depth) for m, market in core.markets.items() if market.lit
         }
         self._encode = msgspec.json.Encoder().encode
+        # (seq, account) -> the user events pushed for that command in the last publish():
+        # the action's own answer reuses them instead of building them again.
+        self.batch_user_events: dict[tuple[int, str], list[dict[str, Any]]] = {}
 
     # ------------------------------------------------------------------ subscribe
 
@@ -184,6 +187,7 @@ class Channels:
         Must see every committed batch, in order, exactly once.
         """
         out: list[tuple[str, bytes]] = []
+        self.batch_user_events.clear()
         if not results:
             return out
         asked: dict[str, bool] = {}
@@ -237,6 +241,7 @@ class Channels:
                     msg = {"channel": key, "seq": seq, "ts_ms": ts_ms, "trades": lst}
                     out.append((key, encode(msg)))
             for account, evs in user_events_by_account(events, want_user, user_asked).items():
+                self.batch_user_events[(r.seq, account)] = evs
                 key = "user:" + account
                 seq = seqs[key] = seqs.get(key, 0) + 1
                 msg = {"channel": USER, "seq": seq, "ts_ms": ts_ms, "events": evs}

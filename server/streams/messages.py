@@ -109,19 +109,10 @@ def _accepted(e: OrderAccepted) -> dict[str, Any]:
     }
 
 
-def _cancelled(e: OrderCancelled) -> dict[str, Any]:
+def _closed(e: OrderCancelled | OrderExpired) -> dict[str, Any]:
+    """A cancelled or expired order: the same fields under the event's own tag."""
     return {
-        "type": "cancelled",
-        "order_id": e.order_id,
-        "market": e.market,
-        "remaining": str(e.remaining),
-        "reason": e.reason,
-    }
-
-
-def _expired(e: OrderExpired) -> dict[str, Any]:
-    return {
-        "type": "expired",
+        "type": e.__struct_config__.tag,
         "order_id": e.order_id,
         "market": e.market,
         "remaining": str(e.remaining),
@@ -206,8 +197,8 @@ def taker_fill(e: Fill) -> dict[str, Any]:
 # Types not in here (fills aside) are not user events: listings, taker limits, auth events.
 _BUILDERS: Final[dict[type, Callable[[Any], dict[str, Any]]]] = {
     OrderAccepted: _accepted,
-    OrderCancelled: _cancelled,
-    OrderExpired: _expired,
+    OrderCancelled: _closed,
+    OrderExpired: _closed,
     OrderReplaced: _replaced,
     BalanceChanged: _balance,
     DepositCredited: _deposited,

@@ -196,6 +196,9 @@ def test_user_channel() -> None:
         (f"book:{LIT}", 2),  # r1 changed the book too, unheard
     ]
     assert out[2][1]["events"][0]["liquidity"] == "maker"
+    # What was pushed is kept for the batch, equal to what the answer would build itself.
+    for account in (ALICE, BOB):
+        assert c.batch_user_events[(r2[0].seq, account)] == user_events(account, r2[0].events)
     assert ALICE not in repr(out[1][1]) and BOB not in repr(out[2][1])
 
 
