@@ -404,9 +404,10 @@ class Pipeline:
                     self.io, self.sequencer.write, sealed
                 )
             await self.released.put((write, items, sends, time.perf_counter()))
-            if self.sequencer.snapshot_due:
+            if self.sequencer.snapshot_due:  # under sustained load: make room for it
                 await self._flush()
-                self.sequencer.snapshot()  # nothing is pending or in flight now
+                if self.sequencer.snapshot_due:  # (_deliver may have taken it meanwhile)
+                    self.sequencer.snapshot()  # nothing is pending or in flight now
 
     async def _flush(self) -> None:
         """Wait until every sealed batch is durable and its answers are sent."""
@@ -433,6 +434,14 @@ class Pipeline:
                 now = time.monotonic()
                 for item in items:
                     observe(now - item.received)
+                sequencer = self.sequencer
+                if (
+                    sequencer.snapshot_due
+                    and self.released.empty()
+                    and not sequencer.pending
+                    and not sequencer.in_flight
+                ):
+                    sequencer.snapshot()  # quiet moment: everything applied is durable
             finally:
                 self.delivering = False
 
