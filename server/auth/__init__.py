@@ -6,7 +6,7 @@
 - ``nonces``: millisecond-timestamp nonces, a time window and the highest-N set per signer;
 - ``agents``: hot keys an account approved to trade for it.
 
-The flow for one action: digest (gateway) -> ``recover_batch`` (worker processes) -> in
+The flow for one action: digest (gateway) -> ``VerifierPool`` (worker processes) -> in
 sequence order, ``Agents.authorize`` then ``Nonces.use`` -> the core command. docs/AUTH.md
 has the details.
 """
@@ -33,7 +33,7 @@ from server.auth.eip712 import (
 )
 from server.auth.nonces import NonceError, NonceOutOfWindow, NonceReused, Nonces, NonceTooLow
 from server.auth.recovery import recover
-from server.auth.verifier import Verified, chunked, recover_batch, verify_one
+from server.auth.verifier import Verified, VerifierPool, chunked, recover_batch, verify_one
 
 __all__ = [
     "AGENT_ACTIONS",
@@ -54,6 +54,7 @@ __all__ = [
     "TooManyAgents",
     "Unauthorized",
     "Verified",
+    "VerifierPool",
     "chunked",
     "command_hash",
     "digest",

@@ -1,16 +1,23 @@
 """Batched signature recovery, results in input order.
 
-The gateway (``server.gateway.pipeline``) cuts each batch of ``(digest, signature)`` pairs
-with ``chunked`` (at least one chunk per worker, results concatenated in input order, so one
-account's actions are never reordered) and runs ``recover_batch`` on worker *processes*
-that ``follow_parent`` ties to its life. A handful of pairs is recovered in place with
-``verify_one``.
+The gateway (``server.gateway.pipeline``) hands each batch of ``(digest, signature)`` pairs
+to a ``VerifierPool``: worker *processes* that recover signers, driven straight from the
+event loop over one socket pair each. The pool cuts a batch with ``chunked`` (at least one
+chunk per worker), a worker answers its chunks in the order they came, and the pool
+concatenates the answers in input order, so one account's actions are never reordered.
+``verify_one`` recovers in place (no workers configured, or none alive).
 
 Processes, not threads: coincurve releases the GIL inside the curve maths, but each
 recovery takes the GIL back several times around it, and while the event loop thread is
 busy every one of those waits up to the switch interval. Measured here: 2 threads recover
 32.7k/s next to an idle thread, 0.24k/s next to a busy one; 2 processes keep ~15k/s next to
 a busy one (they get the other core).
+
+Socket pairs, not ``ProcessPoolExecutor``: the executor pickles every call and hands it to a
+feeder thread and the results to a manager thread, both of which need the GIL of the busy
+gateway process; here the event loop writes a chunk (msgpack, length-prefixed) and reads the
+answer as any other socket, and a worker exits as soon as its socket closes, so the workers
+never outlive the gateway, even one killed with SIGKILL.
 
 The verifier only recovers: whether the signer may act for the claimed account (itself or a
 live agent, ``agents.Agents.authorize``) and whether the nonce is fresh (``nonces.Nonces``)
@@ -19,16 +26,40 @@ depend on state that earlier actions change, so the single writer checks them in
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
-import threading
-import time
+import signal
+import socket
+import subprocess
+import sys
+from collections import deque
 from collections.abc import Sequence
-from typing import NamedTuple, TypeVar
+from pathlib import Path
+from typing import Final, NamedTuple, TypeVar
 
-from server.auth.eip712 import AuthError
+import msgspec
+
+from server.auth.eip712 import AuthError, BadSignature, MalformedAction
 from server.auth.recovery import recover
 
-__all__ = ["Verified", "chunked", "follow_parent", "recover_batch", "verify_one"]
+__all__ = [
+    "Verified",
+    "VerifierPool",
+    "WorkerLost",
+    "chunked",
+    "recover_batch",
+    "serve_worker",
+    "verify_one",
+]
+
+log = logging.getLogger("myrtle.verifier")
+
+_HEAD: Final = 4  # a frame on a worker's socket: u32 little-endian length, then msgpack
+_ERRORS: Final[dict[str, type[AuthError]]] = {
+    BadSignature.code: BadSignature,
+    MalformedAction.code: MalformedAction,
+}
 
 _T = TypeVar("_T")
 
@@ -65,13 +96,178 @@ def chunked(items: Sequence[_T], workers: int, limit: int) -> list[Sequence[_T]]
     return [items[k : k + size] for k in range(0, len(items), size)]
 
 
-def follow_parent(parent_pid: int, every_s: float = 0.5) -> None:
-    """Initializer of a verifier process: exit as soon as the gateway that started it is
-    gone. A pool's workers otherwise outlive a killed (SIGKILL, crash) parent, idle forever."""
+# ---------------------------------------------------------------------------- worker side
 
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(every_s)
-        os._exit(0)
 
-    threading.Thread(target=watch, name="follow-parent", daemon=True).start()
+def _answer(pairs: Sequence[tuple[bytes, bytes | str]]) -> list[str | tuple[str, str]]:
+    """A chunk's answer on the wire: the address, or ``(code, message)`` of the error."""
+    out: list[str | tuple[str, str]] = []
+    for digest, signature in pairs:
+        try:
+            out.append(recover(digest, signature))
+        except AuthError as e:
+            out.append((e.code, str(e)))
+    return out
+
+
+def serve_worker(fd: int) -> None:
+    """A worker process's main: answer chunks on the socket ``fd`` until it closes (the
+    gateway stopped or died), then exit."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the gateway, which closes us
+    sock = socket.socket(fileno=fd)
+    reader = sock.makefile("rb")
+    decode = msgspec.msgpack.Decoder().decode  # recover() checks every item's types
+    encode = msgspec.msgpack.Encoder().encode
+    while True:
+        head = reader.read(_HEAD)
+        if len(head) < _HEAD:
+            return
+        body = reader.read(int.from_bytes(head, "little"))
+        data = encode(_answer(decode(body)))
+        sock.sendall(len(data).to_bytes(_HEAD, "little") + data)
+
+
+# ---------------------------------------------------------------------------- gateway side
+
+
+class WorkerLost(RuntimeError):
+    """A verifier worker exited with chunks unanswered."""
+
+
+class _Worker:
+    def __init__(self, index: int, proc: subprocess.Popen[bytes]) -> None:
+        self.index = index
+        self.proc = proc
+        self.writer: asyncio.StreamWriter | None = None
+        self.waiting: deque[asyncio.Future[list[Verified]]] = deque()
+        self.reading: asyncio.Task[None] | None = None
+        self.alive = True
+
+
+class VerifierPool:
+    """``workers`` recovering processes; ``submit`` a batch, await its results in order.
+
+    Start it (``start``) before the first batch: spawning takes ~0.3 s. A worker that dies
+    fails its unanswered chunks with ``WorkerLost`` (logged); later batches go to the
+    others, and with none left ``submit`` recovers in place.
+    """
+
+    def __init__(self, workers: int, chunk: int = 256) -> None:
+        if workers < 1 or chunk < 1:
+            raise ValueError("workers and chunk must be at least 1")
+        self.size = workers
+        self.chunk = chunk
+        self.workers: list[_Worker] = []
+        self._next = 0  # the worker that takes the next batch's first chunk
+        self._encode = msgspec.msgpack.Encoder().encode
+        self._decode = msgspec.msgpack.Decoder(list[str | tuple[str, str]]).decode
+
+    @property
+    def pids(self) -> list[int]:
+        return [w.proc.pid for w in self.workers]
+
+    async def start(self) -> None:
+        root = str(Path(__file__).resolve().parents[2])  # the folder holding ``server``
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        for index in range(self.size):
+            mine, theirs = socket.socketpair()
+            with theirs:
+                fd = theirs.fileno()
+                code = f"from server.auth.verifier import serve_worker; serve_worker({fd})"
+                proc = subprocess.Popen([sys.executable, "-c", code], pass_fds=(fd,), env=env)
+            worker = _Worker(index, proc)
+            reader, worker.writer = await asyncio.open_connection(sock=mine)
+            worker.reading = asyncio.get_running_loop().create_task(self._read(worker, reader))
+            self.workers.append(worker)
+        # One empty chunk each: every worker has imported and answers before we go on.
+        try:
+            await asyncio.gather(*(self._send(w, []) for w in self.workers))
+        except BaseException:
+            await self.close()
+            raise
+
+    def submit(self, pairs: Sequence[tuple[bytes, bytes | str]]) -> asyncio.Future[list[Verified]]:
+        """The signers of ``pairs``, in order (a future; errors are per item)."""
+        loop = asyncio.get_running_loop()
+        live = [w for w in self.workers if w.alive]
+        if not live or not pairs:
+            done: asyncio.Future[list[Verified]] = loop.create_future()
+            done.set_result(recover_batch(pairs))
+            return done
+        chunks = chunked(pairs, len(live), self.chunk)
+        first = self._next
+        self._next += 1
+        parts = [self._send(live[(first + k) % len(live)], c) for k, c in enumerate(chunks)]
+        if len(parts) == 1:
+            return parts[0]
+        return loop.create_task(_concat(parts))
+
+    def _send(
+        self, worker: _Worker, pairs: Sequence[tuple[bytes, bytes | str]]
+    ) -> asyncio.Future[list[Verified]]:
+        fut: asyncio.Future[list[Verified]] = asyncio.get_running_loop().create_future()
+        assert worker.writer is not None
+        data = self._encode(pairs)
+        worker.writer.write(len(data).to_bytes(_HEAD, "little") + data)
+        worker.waiting.append(fut)
+        return fut
+
+    async def _read(self, worker: _Worker, reader: asyncio.StreamReader) -> None:
+        decode = self._decode
+        waiting = worker.waiting
+        try:
+            while True:
+                head = await reader.readexactly(_HEAD)
+                body = await reader.readexactly(int.from_bytes(head, "little"))
+                fut = waiting.popleft()
+                if not fut.done():
+                    fut.set_result(
+                        [
+                            Verified(r, None)
+                            if type(r) is str
+                            else Verified(None, _ERRORS.get(r[0], AuthError)(r[1]))
+                            for r in decode(body)
+                        ]
+                    )
+        except (asyncio.IncompleteReadError, ConnectionError, msgspec.DecodeError) as e:
+            lost = e
+        worker.alive = False
+        if waiting:
+            log.error(
+                "verifier worker %d (pid %d) is gone with %d chunk(s) unanswered: %s",
+                worker.index,
+                worker.proc.pid,
+                len(waiting),
+                lost,
+            )
+        while waiting:
+            fut = waiting.popleft()
+            if not fut.done():
+                fut.set_exception(WorkerLost(f"verifier worker {worker.index} exited"))
+
+    async def close(self) -> None:
+        """Close the sockets (the workers exit on their own) and reap the processes."""
+        for w in self.workers:
+            if w.writer is not None:
+                w.writer.close()
+        loop = asyncio.get_running_loop()
+        for w in self.workers:
+            try:
+                await asyncio.wait_for(loop.run_in_executor(None, w.proc.wait), 5)
+            except TimeoutError:
+                w.proc.kill()
+                await loop.run_in_executor(None, w.proc.wait)
+            if w.reading is not None:
+                w.reading.cancel()
+                await asyncio.gather(w.reading, return_exceptions=True)
+        self.workers = []
+
+
+async def _concat(parts: list[asyncio.Future[list[Verified]]]) -> list[Verified]:
+    out: list[Verified] = []
+    for part in await asyncio.gather(*parts, return_exceptions=True):  # every one retrieved
+        if isinstance(part, BaseException):
+            raise part
+        out.extend(part)
+    return out

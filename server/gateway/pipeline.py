@@ -5,10 +5,13 @@
    token from the connection's bucket, and append one ``Item`` to the inbox. Every frame
    becomes exactly one item, even a bad one, so that a connection's answers leave in the
    order its requests came. A full inbox stops reading (TCP pushes back on the client).
-2. **Verify** (``_verify`` task): take everything in the inbox and recover the signers on
-   worker processes (``server.auth.verifier.recover_batch``; threads would fight the busy
-   event loop for the GIL), one chunk or more per worker, results in input order.
-3. **Sequence** (``_sequence`` task): in arrival order, check what depends on earlier
+2. **Verify** (``_verify`` task): take everything in the inbox and hand its signatures to
+   the worker processes (``server.auth.verifier.VerifierPool``; threads would fight the
+   busy event loop for the GIL), one chunk or more per worker, results in input order. It
+   does not wait for them: up to ``MAX_VERIFYING`` batches are recovered while earlier ones
+   are sequenced.
+3. **Sequence** (``_sequence`` task): in arrival order, once a batch's signers are known
+   (batches already recovered behind it join it), check what depends on earlier
    actions (login state, the account's rate, then agents and nonces inside
    ``ExchangeState``) and submit to the sequencer; seal the batch into one journal record;
    update the read models and compute every answer and push of the batch from the state
@@ -24,18 +27,19 @@ The sequencer is touched by the sequence task alone, so the core keeps a single 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-import multiprocessing
 import os
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
 import msgspec
 
 from server.auth.eip712 import AuthError, Domain
-from server.auth.verifier import Verified, chunked, follow_parent, recover_batch
+from server.auth.verifier import Verified, VerifierPool, WorkerLost, recover_batch
 from server.core.commands import Batch, Deposit, ListMarket, ListToken
 from server.core.events import Rejected
 from server.core.rejects import REJECT_MESSAGES, RejectCode
@@ -88,8 +92,8 @@ log = logging.getLogger("myrtle.gateway")
 
 MAX_INBOX: Final = 16_384  # receivers wait while this many items are not yet sequenced
 VERIFY_CHUNK: Final = 256
+MAX_VERIFYING: Final = 4  # batches whose signers are recovered while earlier ones sequence
 MAX_IN_FLIGHT: Final = 4  # sealed batches whose write may overlap the next batches
-VERIFY_INLINE_BELOW: Final = 16  # a process round trip (~1-2 ms under load) costs more
 
 _CORE_ACTIONS = (PlaceParams, CancelParams, CancelAllParams, ReplaceParams, BatchParams)
 _ACTIONS = (*_CORE_ACTIONS, WithdrawParams, LoginParams, ApproveAgentParams)
@@ -188,7 +192,12 @@ class Pipeline:
         self.room = asyncio.Event()
         self.room.set()
         self.paused: set[asyncio.Transport] = set()  # connections not read while inbox is full
-        self.verified: asyncio.Queue[list[Item]] = asyncio.Queue(maxsize=2)
+        # Batches taken from the inbox, in order, with their signers' recovery under way.
+        self.verifying: deque[
+            tuple[list[Item], list[Item], asyncio.Future[list[Verified]], float]
+        ] = deque()
+        self.has_verifying = asyncio.Event()
+        self.verify_room = asyncio.Semaphore(MAX_VERIFYING)
         # Sealed batches waiting to be durable, with what they will send (bounded: at most
         # MAX_IN_FLIGHT group commits overlap).
         self.released: asyncio.Queue[
@@ -197,7 +206,7 @@ class Pipeline:
         self.delivering = False
         self.io = ThreadPoolExecutor(1, thread_name_prefix="journal")
         self.account_rates: dict[str, TokenBucket] = {}
-        self.pool: ProcessPoolExecutor | None = None  # started by warm_up or the first batch
+        self.verifier: VerifierPool | None = None  # started by warm_up or the first batch
         self.tasks: list[asyncio.Task[None]] = []
         self.info_result = {
             "domain": {
@@ -226,14 +235,14 @@ class Pipeline:
 
     async def stop(self) -> None:
         """Finish what was received (answered as far as connections are open), then stop."""
-        while self.inbox or self.verified.qsize() or self.sequencer.pending:
+        while self.inbox or self.verifying or self.sequencer.pending:
             await asyncio.sleep(0.01)
         await self._flush()
         for t in self.tasks:
             t.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        if self.pool is not None:
-            self.pool.shutdown(wait=True)
+        if self.verifier is not None:
+            await self.verifier.close()
         self.io.shutdown(wait=True)
 
     # ------------------------------------------------------------------ 1. receive
@@ -282,30 +291,12 @@ class Pipeline:
         return True
 
     async def warm_up(self) -> None:
-        """Start the verifier processes now (spawning them takes ~0.5 s), so that the first
+        """Start the verifier processes now (spawning them takes ~0.3 s), so that the first
         burst of signed orders does not wait for it."""
-        if self.config.verify_workers > 0:
-            loop = asyncio.get_running_loop()
-            pool = self._verify_pool()
-            no_work: list[tuple[bytes, str]] = []
-            await asyncio.gather(
-                *(
-                    loop.run_in_executor(pool, recover_batch, no_work)
-                    for _ in range(self.config.verify_workers)
-                )
-            )
-
-    def _verify_pool(self) -> ProcessPoolExecutor:
-        if self.pool is None:
-            # spawn, not fork: the event loop, its threads and sockets stay in this process.
-            context = multiprocessing.get_context("spawn")
-            self.pool = ProcessPoolExecutor(
-                self.config.verify_workers,
-                mp_context=context,
-                initializer=follow_parent,
-                initargs=(os.getpid(),),
-            )
-        return self.pool
+        if self.config.verify_workers > 0 and self.verifier is None:
+            verifier = VerifierPool(self.config.verify_workers, VERIFY_CHUNK)
+            await verifier.start()
+            self.verifier = verifier
 
     def pause(self, transport: asyncio.Transport) -> None:
         """Stop reading a connection until the inbox has room (TCP pushes back on it)."""
@@ -326,6 +317,7 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         while True:
             await self.has_inbox.wait()
+            await self.verify_room.acquire()  # meanwhile the inbox grows into a larger batch
             items = self.inbox
             self.inbox = []
             self.has_inbox.clear()
@@ -336,35 +328,51 @@ class Pipeline:
                         transport.resume_reading()
                 self.paused.clear()
             signed = [i for i in items if i.digest is not None and i.error is None]
-            if signed:
-                started = time.perf_counter()
-                pairs: list[tuple[bytes, bytes | str]] = [
-                    (i.digest, i.params.signature) for i in signed if i.digest is not None
-                ]
-                workers = self.config.verify_workers
-                if workers == 0 or len(pairs) < VERIFY_INLINE_BELOW:
-                    verified = recover_batch(pairs)  # a few: not worth the round trip
-                else:
-                    pool = self._verify_pool()
-                    parts = await asyncio.gather(
-                        *(
-                            loop.run_in_executor(pool, recover_batch, chunk)
-                            for chunk in chunked(pairs, workers, VERIFY_CHUNK)
-                        )
-                    )
-                    verified = [v for part in parts for v in part]
-                for item, v in zip(signed, verified, strict=True):
-                    item.verified = v
-                self.metrics.verify_latency.observe(time.perf_counter() - started)
-            await self.verified.put(items)
+            pairs = _signatures(signed)
+            if self.verifier is None and self.config.verify_workers > 0 and pairs:
+                try:
+                    await self.warm_up()  # a pipeline used without warm_up (tests)
+                except Exception:
+                    log.exception("the verifier processes did not start; recovering in place")
+                    self.config = dataclasses.replace(self.config, verify_workers=0)
+            if self.verifier is not None:
+                recovering = self.verifier.submit(pairs)
+            else:
+                recovering = loop.create_future()
+                recovering.set_result(recover_batch(pairs))
+            self.verifying.append((items, signed, recovering, time.perf_counter()))
+            self.has_verifying.set()
+
+    async def _verified(self) -> list[Item]:
+        """The next batch, its signers recovered, with the batches behind it that are
+        recovered already."""
+        while not self.verifying:
+            self.has_verifying.clear()
+            await self.has_verifying.wait()
+        items = await self._recovered()
+        while self.verifying and self.verifying[0][2].done():
+            items.extend(await self._recovered())
+        return items
+
+    async def _recovered(self) -> list[Item]:
+        items, signed, recovering, started = self.verifying[0]
+        try:
+            verified = await recovering
+        except WorkerLost:  # (logged by the pool) recover this batch here instead
+            verified = recover_batch(_signatures(signed))
+        self.verifying.popleft()
+        self.verify_room.release()
+        for item, v in zip(signed, verified, strict=True):
+            item.verified = v
+        if signed:
+            self.metrics.verify_latency.observe(time.perf_counter() - started)
+        return items
 
     # ------------------------------------------------------------------ 3. sequence + commit
 
     async def _sequence(self) -> None:
         while True:
-            items = await self.verified.get()
-            while not self.verified.empty():
-                items.extend(self.verified.get_nowait())
+            items = await self._verified()
             now = time.monotonic()
             submit = self.sequencer.submit
             for item in items:
@@ -677,6 +685,10 @@ class Pipeline:
     def disconnected(self, conn: Connection) -> None:
         for key in list(conn.subscriptions):
             self.unsubscribe(conn, key)
+
+
+def _signatures(signed: list[Item]) -> list[tuple[bytes, bytes | str]]:
+    return [(i.digest, i.params.signature) for i in signed if i.digest is not None]
 
 
 def _internal(item: Item, exc: Exception) -> Failure:

@@ -184,7 +184,7 @@ async def run(config: Config, stop: asyncio.Event | None = None) -> None:
     """
     loop = asyncio.get_running_loop()
     # The event loop thread is busy under load, and every other thread that needs the GIL
-    # back (the verifier pool's feeder, websockets' helpers) waits up to this long for it:
+    # back (the journal writer, websockets' helpers) waits up to this long for it:
     # 0.2 ms instead of 5 halved the p99 acknowledgement latency at half load (bench/load.py).
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     if stop is None:

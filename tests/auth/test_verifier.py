@@ -1,8 +1,16 @@
-"""The verifier: recovery in input order, with per-item errors, cut into chunks."""
+"""The verifier: recovery in input order, with per-item errors, cut into chunks, on worker
+processes that answer over socket pairs and never outlive their gateway."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from coincurve import PrivateKey
@@ -11,7 +19,14 @@ from hypothesis import strategies as st
 
 from server.auth import BadSignature
 from server.auth.eip712 import keccak
-from server.auth.verifier import Verified, chunked, recover_batch, verify_one
+from server.auth.verifier import (
+    Verified,
+    VerifierPool,
+    WorkerLost,
+    chunked,
+    recover_batch,
+    verify_one,
+)
 
 KEYS = [PrivateKey(hashlib.sha256(b"key %d" % i).digest()) for i in range(5)]
 
@@ -83,3 +98,108 @@ def test_empty_batch_and_bad_settings() -> None:
         chunked([1], 0, 256)
     with pytest.raises(ValueError):
         chunked([1], 2, 0)
+
+
+def view(results: list[Verified]) -> list[tuple[str | None, type | None, str]]:
+    return [(r.signer, type(r.error) if r.error else None, str(r.error)) for r in results]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def gone(pids: list[int], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not any(alive(p) for p in pids)
+
+
+async def test_the_pool_answers_like_recover_batch_in_input_order() -> None:
+    pool = VerifierPool(2, chunk=7)
+    await pool.start()
+    try:
+        items, expected = make_items(120)
+        # Several batches in flight at once, of sizes from nothing to many chunks.
+        sizes = [0, 1, 2, 3, 15, 99]
+        futures = [pool.submit(items[:n]) for n in sizes]
+        for n, fut in zip(sizes, futures, strict=True):
+            assert view(await fut) == view(recover_batch(items[:n]))
+        results = await pool.submit(items)
+        assert [r.signer for r in results] == expected
+        assert all(isinstance(r.error, BadSignature) for r in results if not r.ok)
+        # A malformed item (not bytes, wrong types) is an error of that item only.
+        digest = hashlib.sha256(b"z").digest()
+        odd = await pool.submit([(b"short", "0x00"), (digest, sign(KEYS[2], digest))])
+        assert [r.ok for r in odd] == [False, True]
+        assert odd[1].signer == address(KEYS[2])
+    finally:
+        pids = pool.pids
+        await pool.close()
+    assert gone(pids)
+
+
+async def test_a_lost_worker_fails_its_chunks_and_the_rest_carry_on() -> None:
+    pool = VerifierPool(2, chunk=4)
+    await pool.start()
+    pids = pool.pids
+    try:
+        items, expected = make_items(40)
+        # A worker that dies with a chunk unanswered fails that batch...
+        os.kill(pids[0], signal.SIGSTOP)
+        lost = pool.submit(items)
+        os.kill(pids[0], signal.SIGKILL)
+        with pytest.raises(WorkerLost):
+            await lost
+        assert not pool.workers[0].alive
+        # ... and the next batches go to the other one,
+        assert [r.signer for r in await pool.submit(items)] == expected
+        os.kill(pids[1], signal.SIGKILL)
+        for _ in range(100):
+            if not pool.workers[1].alive:
+                break
+            await asyncio.sleep(0.02)
+        # ... or, with none left, are recovered in place.
+        assert [r.signer for r in await pool.submit(items)] == expected
+    finally:
+        await pool.close()
+    assert gone(pids)
+
+
+def test_workers_exit_when_their_gateway_dies(tmp_path: Path) -> None:
+    """A gateway killed with SIGKILL cannot close anything: the workers see their sockets
+    close and exit on their own."""
+    script = tmp_path / "gateway.py"
+    script.write_text(
+        "import asyncio, sys\n"
+        "from server.auth.verifier import VerifierPool\n"
+        "async def main():\n"
+        "    pool = VerifierPool(2)\n"
+        "    await pool.start()\n"
+        "    print(*pool.pids, flush=True)\n"
+        "    await asyncio.sleep(60)\n"
+        "asyncio.run(main())\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=root
+    )
+    try:
+        assert proc.stdout is not None
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) == 2 and all(alive(p) for p in pids)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert gone(pids)
+
+
+def test_pool_settings_are_checked() -> None:
+    with pytest.raises(ValueError):
+        VerifierPool(0)
+    with pytest.raises(ValueError):
+        VerifierPool(1, chunk=0)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -120,6 +122,23 @@ async def test_an_agent_acts_for_the_account_until_it_is_revoked(h: Harness) -> 
         "signature": AGENT.sign_digest(typed_digest(DOMAIN, "ApproveAgent", message)),
     }  # fmt: skip
     assert await h.code(bot, "approve_agent", sneaky) == "UNAUTHORIZED_SIGNER"
+
+
+async def test_signed_actions_are_still_answered_when_the_verifiers_die(h: Harness) -> None:
+    conn = FakeConnection()
+    assert await h.code(conn, "place", order(ALICE)) == "ok"
+    verifier = h.pipeline.verifier
+    assert verifier is not None and len(verifier.pids) == 2  # started by the first signature
+    for pid in verifier.pids:
+        os.kill(pid, signal.SIGSTOP)  # chunks sent now are never answered
+    pending = asyncio.ensure_future(h.ask(conn, "place", order(ALICE, client_order_id="after-loss")))
+    await asyncio.sleep(0.05)
+    for pid in verifier.pids:
+        os.kill(pid, signal.SIGKILL)
+    assert "result" in await pending  # recovered in place after the loss
+    forged = {**order(MALLORY), "account": ALICE.account}
+    assert await h.code(conn, "place", forged) == "BAD_SIGNATURE"  # still checked
+    assert await h.code(conn, "place", order(ALICE)) == "ok"
 
 
 async def test_nonces_and_agents_survive_a_restart(tmp_path: Path) -> None:
