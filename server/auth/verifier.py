@@ -27,6 +27,7 @@ depend on state that earlier actions change, so the single writer checks them in
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import signal
@@ -92,8 +93,12 @@ def chunked(items: Sequence[_T], workers: int, limit: int) -> list[Sequence[_T]]
     ``limit`` would use one core), none larger than ``limit``."""
     if workers < 1 or limit < 1:
         raise ValueError("workers and limit must be at least 1")
-    size = max(1, min(limit, -(-len(items) // workers)))
-    return [items[k : k + size] for k in range(0, len(items), size)]
+    n = len(items)
+    if n == 0:
+        return []
+    count = max(min(workers, n), -(-n // limit))  # chunks, as even as can be
+    cuts = [n * k // count for k in range(count + 1)]
+    return [items[a:b] for a, b in itertools.pairwise(cuts)]
 
 
 # ---------------------------------------------------------------------------- worker side

@@ -131,7 +131,8 @@ async def test_signed_actions_are_still_answered_when_the_verifiers_die(h: Harne
     assert verifier is not None and len(verifier.pids) == 2  # started by the first signature
     for pid in verifier.pids:
         os.kill(pid, signal.SIGSTOP)  # chunks sent now are never answered
-    pending = asyncio.ensure_future(h.ask(conn, "place", order(ALICE, client_order_id="after-loss")))
+    late = order(ALICE, client_order_id="after-loss")
+    pending = asyncio.ensure_future(h.ask(conn, "place", late))
     await asyncio.sleep(0.05)
     for pid in verifier.pids:
         os.kill(pid, signal.SIGKILL)
