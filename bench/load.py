@@ -1210,6 +1210,7 @@ class Bench:
             name for name, cpu in cpu_of.items() if cpu["other"]["share"] > NOISY_SHARE
         ]
         results["ratios"] = ratios(results)
+        results["cpu_budget"] = cpu_budget(results)
         results["pass"] = all(r["pass"] for r in results["ratios"])
         results["_latencies"] = {
             "signed ack": summaries["signed"].ack_ns,
@@ -1272,6 +1273,65 @@ def ratios(results: dict[str, Any]) -> list[dict[str, Any]]:
         }
     )
     return out
+
+
+def cpu_budget(results: dict[str, Any]) -> dict[str, Any]:
+    """CPU microseconds per order (per message for echo) of each side, measured in each
+    run's window, and the rates the machine's cores allow at those costs.
+
+    A ceiling is ``cores x 1e6 / (sum of the per-order CPU of everything an order needs)``:
+    no design can beat it with those costs on this machine, since every core is busy at it.
+    """
+    cores = results["machine"]["cpus"] or 1
+    recovery_us = 1e6 / results["recovery_rate"]["recoveries_per_s"]
+
+    def per_order(run: dict[str, Any], count_per_s: float, group: str) -> float:
+        cpu = run["cpu"]
+        return 1e6 * float(cpu[group]["cpu_s"]) / max(1.0, count_per_s * cpu["wall_s"])
+
+    echo = results["echo_rate"]
+    echo_srv = per_order(echo, echo["messages_per_s"], "echo_server")
+    echo_cli = per_order(echo, echo["messages_per_s"], "echo_clients")
+    us: dict[str, dict[str, float]] = {
+        "echo": {"server": echo_srv, "clients": echo_cli},
+        "recovery": {"server": recovery_us},
+    }
+    for name in ("signed", "session", "half_rate"):
+        r = results[name]
+        us[name] = {g: per_order(r, r["orders_per_s"], g) for g in ("server", "bots")}
+
+    def ceiling(*parts: float) -> int:
+        return round(cores * 1e6 / sum(parts))
+
+    rec = results["recovery_rate"]["recoveries_per_s"]
+    session_target = TARGET_SESSION_VS_ECHO * echo["messages_per_s"]
+    ceilings = [
+        {
+            "name": "signed: these bots + a server that only frames (echo) and recovers",
+            "orders_per_s": ceiling(us["signed"]["bots"], echo_srv, recovery_us),
+            "target": rec,
+        },
+        {
+            "name": "signed: echo clients + a server that only frames (echo) and recovers",
+            "orders_per_s": ceiling(echo_cli, echo_srv, recovery_us),
+            "target": rec,
+        },
+        {
+            "name": "signed: these bots + this server, every core busy",
+            "orders_per_s": ceiling(us["signed"]["bots"], us["signed"]["server"]),
+            "target": rec,
+        },
+        {
+            "name": "session: these bots + this server, every core busy",
+            "orders_per_s": ceiling(us["session"]["bots"], us["session"]["server"]),
+            "target": round(session_target),
+        },
+    ]
+    return {
+        "cores": cores,
+        "us_per_order": {k: {g: round(x, 1) for g, x in v.items()} for k, v in us.items()},
+        "ceilings": ceilings,
+    }
 
 
 def machine_info() -> dict[str, Any]:
@@ -1407,6 +1467,25 @@ def report(results: dict[str, Any], console: Console) -> None:
             mean("server_ack_ms"),
         )
     console.print(sm)
+
+    b = results["cpu_budget"]
+    u = b["us_per_order"]
+    bt = Table(
+        title=f"What {b['cores']} cores allow: CPU µs per order (echo: per message; recovery: "
+        f"{u['recovery']['server']:.1f} µs, one thread)"
+    )
+    for col in ("run", "server µs", "bots µs"):
+        bt.add_column(col, justify="left" if col == "run" else "right", no_wrap=True)
+    bt.add_row("echo", f"{u['echo']['server']:.1f}", f"{u['echo']['clients']:.1f}")
+    for name in ("signed", "session", "half_rate"):
+        bt.add_row(name.replace("_", " "), f"{u[name]['server']:.1f}", f"{u[name]['bots']:.1f}")
+    console.print(bt)
+    for cl in b["ceilings"]:
+        reach = "above" if cl["orders_per_s"] >= cl["target"] else "BELOW"
+        console.print(
+            f"ceiling, {cl['name']}: {cl['orders_per_s']:,}/s ({reach} the target "
+            f"{cl['target']:,}/s)"
+        )
 
     for name in ("signed", "session", "half_rate"):
         r = results[name]
