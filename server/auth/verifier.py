@@ -29,20 +29,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import os
 import signal
 import socket
 import subprocess
-import sys
 from collections import deque
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Final, NamedTuple, TypeVar
 
 import msgspec
 
 from server.auth.eip712 import AuthError, BadSignature, MalformedAction
 from server.auth.recovery import recover
+from server.helpers import spawn_helper
 
 __all__ = [
     "Verified",
@@ -172,15 +170,8 @@ class VerifierPool:
         return [w.proc.pid for w in self.workers]
 
     async def start(self) -> None:
-        root = str(Path(__file__).resolve().parents[2])  # the folder holding ``server``
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
         for index in range(self.size):
-            mine, theirs = socket.socketpair()
-            with theirs:
-                fd = theirs.fileno()
-                code = f"from server.auth.verifier import serve_worker; serve_worker({fd})"
-                proc = subprocess.Popen([sys.executable, "-c", code], pass_fds=(fd,), env=env)
+            proc, mine = spawn_helper("server.auth.verifier", "serve_worker")
             worker = _Worker(index, proc)
             reader, worker.writer = await asyncio.open_connection(sock=mine)
             worker.reading = asyncio.get_running_loop().create_task(self._read(worker, reader))

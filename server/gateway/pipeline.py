@@ -15,8 +15,9 @@
    actions (login state, the account's rate, then agents and nonces inside
    ``ExchangeState``) and submit to the sequencer; seal the batch into one journal record;
    update the read models and compute every answer and push of the batch from the state
-   right after it; hand the record to the journal thread (one write, one fdatasync) and go
-   on with the next batch while it is written.
+   right after it; append the record to the journal and ask the syncer process
+   (``server.sequencer.syncer``) for its fdatasync, and go on with the next batch while
+   the disk works.
 4. **Deliver** (``_deliver`` task): in batch order, wait until the batch's record is
    durable, then send its answers and pushes. Nothing is acknowledged before it is
    durable, and queries see every action received before them.
@@ -34,7 +35,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import msgspec
 
@@ -71,7 +72,7 @@ from server.gateway.wire import (
     parse_amount,
 )
 from server.sequencer import AesGcmSealer, Sequencer
-from server.sequencer.sequencer import Sequenced
+from server.sequencer.sequencer import Sealed, Sequenced
 from server.sequencer.state import (
     AgentApproved,
     ApproveAgent,
@@ -82,6 +83,7 @@ from server.sequencer.state import (
     Refused,
     Signed,
 )
+from server.sequencer.syncer import Syncer
 from server.streams.channels import ChannelError, Channels, DarkMarket, wire_name
 from server.streams.messages import user_events, wire_event
 from server.streams.views import Views
@@ -201,10 +203,17 @@ class Pipeline:
         # Sealed batches waiting to be durable, with what they will send (bounded: at most
         # MAX_IN_FLIGHT group commits overlap).
         self.released: asyncio.Queue[
-            tuple[asyncio.Future[None] | None, list[Item], list[tuple[Connection, bytes]], float]
+            tuple[
+                asyncio.Future[None] | None,
+                Sealed | None,
+                list[Item],
+                list[tuple[Connection, bytes]],
+                float,
+            ]
         ] = asyncio.Queue(maxsize=MAX_IN_FLIGHT)
         self.delivering = False
-        self.io = ThreadPoolExecutor(1, thread_name_prefix="journal")
+        self.io = ThreadPoolExecutor(1, thread_name_prefix="journal")  # without a syncer
+        self.syncer: Syncer | None = None  # started by warm_up
         self.account_rates: dict[str, TokenBucket] = {}
         self.verifier: VerifierPool | None = None  # started by warm_up or the first batch
         self.tasks: list[asyncio.Task[None]] = []
@@ -243,6 +252,8 @@ class Pipeline:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.verifier is not None:
             await self.verifier.close()
+        if self.syncer is not None:
+            await self.syncer.close()
         self.io.shutdown(wait=True)
 
     # ------------------------------------------------------------------ 1. receive
@@ -291,8 +302,13 @@ class Pipeline:
         return True
 
     async def warm_up(self) -> None:
-        """Start the verifier processes now (spawning them takes ~0.3 s), so that the first
-        burst of signed orders does not wait for it."""
+        """Start the journal syncer and the verifier processes now (spawning them takes
+        ~0.3 s), so that the first burst of signed orders does not wait for it. Without it
+        (tests), a journal thread writes and fsyncs, and the verifiers start on first use."""
+        if self.syncer is None:
+            syncer = Syncer()
+            await syncer.start()
+            self.syncer = syncer
         if self.config.verify_workers > 0 and self.verifier is None:
             verifier = VerifierPool(self.config.verify_workers, VERIFY_CHUNK)
             await verifier.start()
@@ -408,10 +424,17 @@ class Pipeline:
                 sends = []
             write = None
             if sealed is not None:
-                write = asyncio.get_running_loop().run_in_executor(
-                    self.io, self.sequencer.write, sealed
-                )
-            await self.released.put((write, items, sends, time.perf_counter()))
+                if self.syncer is not None:
+                    try:
+                        path = self.sequencer.append(sealed)
+                    except Exception:
+                        _journal_failed()
+                    write = self.syncer.sync(path)
+                else:
+                    write = asyncio.get_running_loop().run_in_executor(
+                        self.io, self.sequencer.write, sealed
+                    )
+            await self.released.put((write, sealed, items, sends, time.perf_counter()))
             if self.sequencer.snapshot_due:  # under sustained load: make room for it
                 await self._flush()
                 if self.sequencer.snapshot_due:  # (_deliver may have taken it meanwhile)
@@ -426,16 +449,15 @@ class Pipeline:
         """Send each batch's answers and pushes, in batch order, once it is durable."""
         observe = self.metrics.ack_latency.observe
         while True:
-            write, items, sends, sealed_at = await self.released.get()
+            write, sealed, items, sends, sealed_at = await self.released.get()
             self.delivering = True
             try:
-                if write is not None:
+                if write is not None and sealed is not None:
                     try:
                         await write
                     except Exception:
-                        # The journal cannot be written: nothing more may be acknowledged.
-                        log.critical("journal write failed; stopping", exc_info=True)
-                        os._exit(70)
+                        _journal_failed()
+                    self.sequencer.durable(sealed)
                     self.metrics.commit_latency.observe(time.perf_counter() - sealed_at)
                 for conn, data in sends:
                     conn.send(data)
@@ -685,6 +707,13 @@ class Pipeline:
     def disconnected(self, conn: Connection) -> None:
         for key in list(conn.subscriptions):
             self.unsubscribe(conn, key)
+
+
+def _journal_failed() -> NoReturn:
+    """The journal cannot be written or synced: nothing more may be acknowledged. A restart
+    recovers every acknowledged action from the journal."""
+    log.critical("journal write failed; stopping", exc_info=True)
+    os._exit(70)
 
 
 def _signatures(signed: list[Item]) -> list[tuple[bytes, bytes | str]]:

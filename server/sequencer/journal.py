@@ -165,13 +165,20 @@ class Journal:
         """Write one encoded record (``encode_record``) and make it durable. Records must be
         written in sequence order, one at a time; this may run on a writer thread (the write
         and the fdatasync release the GIL)."""
+        self.append_only(first_seq, record)
+        assert self._fd is not None
+        os.fdatasync(self._fd)
+
+    def append_only(self, first_seq: int, record: bytes) -> str:
+        """Write one encoded record without waiting for the disk; the path of the segment
+        it went to, for a ``syncer.Syncer`` to make durable. Records in sequence order."""
         if self._fd is None:
             self.start_segment(first_seq)
-        assert self._fd is not None
+        assert self._fd is not None and self._segment is not None
         written = os.write(self._fd, record)
         while written < len(record):  # rare: a short write on a regular file
             written += os.write(self._fd, record[written:])
-        os.fdatasync(self._fd)
+        return str(self._segment)
 
     def close(self) -> None:
         if self._fd is not None:

@@ -178,6 +178,15 @@ class Sequencer:
         self.journal.write_record(sealed.first_seq, sealed.record)
         self.committed_seq = sealed.last_seq
 
+    def append(self, sealed: Sealed) -> str:
+        """Write a sealed record (in seal order) without waiting for the disk; the journal
+        segment to make durable before calling ``durable(sealed)``."""
+        return self.journal.append_only(sealed.first_seq, sealed.record)
+
+    def durable(self, sealed: Sealed) -> None:
+        """``sealed`` (appended, in seal order) is on disk: its results may be released."""
+        self.committed_seq = sealed.last_seq
+
     @property
     def in_flight(self) -> bool:
         """Sealed records not yet durable."""
