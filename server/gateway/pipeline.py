@@ -414,8 +414,8 @@ class Pipeline:
             self.metrics.batch_size.observe(len(items))
             # Everything this batch will send is computed now, from the state right after
             # it, and held until its record is durable. Meanwhile the next batch is applied
-            # while this one's write and fdatasync run on the journal thread (they release
-            # the GIL): group commits overlap, acknowledgements never precede durability.
+            # while the syncer process fdatasyncs this one's record: group commits overlap,
+            # acknowledgements never precede durability.
             sealed = self.sequencer.seal()
             try:
                 sends = self._prepare(items, sealed.results if sealed is not None else [])
