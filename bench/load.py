@@ -1287,7 +1287,9 @@ def cpu_budget(results: dict[str, Any]) -> dict[str, Any]:
 
     def per_order(run: dict[str, Any], count_per_s: float, group: str) -> float:
         cpu = run["cpu"]
-        return 1e6 * float(cpu[group]["cpu_s"]) / max(1.0, count_per_s * cpu["wall_s"])
+        cpu_s: float = cpu[group]["cpu_s"]
+        wall_s: float = cpu["wall_s"]
+        return 1e6 * cpu_s / max(1.0, count_per_s * wall_s)
 
     echo = results["echo_rate"]
     echo_srv = per_order(echo, echo["messages_per_s"], "echo_server")
