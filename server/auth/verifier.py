@@ -27,11 +27,11 @@ depend on state that earlier actions change, so the single writer checks them in
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import signal
 import socket
-import subprocess
 from collections import deque
 from collections.abc import Sequence
 from typing import Final, NamedTuple, TypeVar
@@ -40,7 +40,7 @@ import msgspec
 
 from server.auth.eip712 import AuthError, BadSignature, MalformedAction
 from server.auth.recovery import recover
-from server.helpers import spawn_helper
+from server.helpers import Helper
 
 __all__ = [
     "Verified",
@@ -138,12 +138,10 @@ class WorkerLost(RuntimeError):
 
 
 class _Worker:
-    def __init__(self, index: int, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, index: int) -> None:
         self.index = index
-        self.proc = proc
-        self.writer: asyncio.StreamWriter | None = None
+        self.helper: Helper | None = None
         self.waiting: deque[asyncio.Future[list[Verified]]] = deque()
-        self.reading: asyncio.Task[None] | None = None
         self.alive = True
 
 
@@ -167,14 +165,14 @@ class VerifierPool:
 
     @property
     def pids(self) -> list[int]:
-        return [w.proc.pid for w in self.workers]
+        return [w.helper.pid for w in self.workers if w.helper is not None]
 
     async def start(self) -> None:
         for index in range(self.size):
-            proc, mine = spawn_helper("server.auth.verifier", "serve_worker")
-            worker = _Worker(index, proc)
-            reader, worker.writer = await asyncio.open_connection(sock=mine)
-            worker.reading = asyncio.get_running_loop().create_task(self._read(worker, reader))
+            worker = _Worker(index)
+            worker.helper = await Helper.start(
+                "server.auth.verifier", "serve_worker", functools.partial(self._read, worker)
+            )
             self.workers.append(worker)
         # One empty chunk each: every worker has imported and answers before we go on.
         try:
@@ -203,9 +201,9 @@ class VerifierPool:
         self, worker: _Worker, pairs: Sequence[tuple[bytes, bytes | str]]
     ) -> asyncio.Future[list[Verified]]:
         fut: asyncio.Future[list[Verified]] = asyncio.get_running_loop().create_future()
-        assert worker.writer is not None
+        assert worker.helper is not None
         data = self._encode(pairs)
-        worker.writer.write(len(data).to_bytes(_HEAD, "little") + data)
+        worker.helper.writer.write(len(data).to_bytes(_HEAD, "little") + data)
         worker.waiting.append(fut)
         return fut
 
@@ -233,7 +231,7 @@ class VerifierPool:
             log.error(
                 "verifier worker %d (pid %d) is gone with %d chunk(s) unanswered: %s",
                 worker.index,
-                worker.proc.pid,
+                worker.helper.pid if worker.helper is not None else -1,
                 len(waiting),
                 lost,
             )
@@ -244,19 +242,11 @@ class VerifierPool:
 
     async def close(self) -> None:
         """Close the sockets (the workers exit on their own) and reap the processes."""
-        for w in self.workers:
-            if w.writer is not None:
-                w.writer.close()
-        loop = asyncio.get_running_loop()
-        for w in self.workers:
-            try:
-                await asyncio.wait_for(loop.run_in_executor(None, w.proc.wait), 5)
-            except TimeoutError:
-                w.proc.kill()
-                await loop.run_in_executor(None, w.proc.wait)
-            if w.reading is not None:
-                w.reading.cancel()
-                await asyncio.gather(w.reading, return_exceptions=True)
+        helpers = [w.helper for w in self.workers if w.helper is not None]
+        for h in helpers:
+            h.close_socket()  # all of them first: they exit together
+        for h in helpers:
+            await h.close()
         self.workers = []
 
 

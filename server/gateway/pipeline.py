@@ -28,7 +28,6 @@ The sequencer is touched by the sequence task alone, so the core keeps a single 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import time
@@ -216,6 +215,7 @@ class Pipeline:
         self.syncer: Syncer | None = None  # started by warm_up
         self.account_rates: dict[str, TokenBucket] = {}
         self.verifier: VerifierPool | None = None  # started by warm_up or the first batch
+        self.verifier_broken = False  # they would not start on first use: recover in place
         self.tasks: list[asyncio.Task[None]] = []
         self.info_result = {
             "domain": {
@@ -303,13 +303,17 @@ class Pipeline:
 
     async def warm_up(self) -> None:
         """Start the journal syncer and the verifier processes now (spawning them takes
-        ~0.3 s), so that the first burst of signed orders does not wait for it. Without it
-        (tests), a journal thread writes and fsyncs, and the verifiers start on first use."""
-        if self.syncer is None:
+        ~0.3 s), so that the first burst of signed orders does not wait for it; raises if
+        they cannot start. Without it (tests), a journal thread writes and fsyncs, and the
+        verifiers start on first use."""
+        if self.syncer is None and not self.sequencer.in_flight:  # never reorder writes
             syncer = Syncer()
             await syncer.start()
             self.syncer = syncer
-        if self.config.verify_workers > 0 and self.verifier is None:
+        await self._start_verifier()
+
+    async def _start_verifier(self) -> None:
+        if self.verifier is None and self.config.verify_workers > 0 and not self.verifier_broken:
             verifier = VerifierPool(self.config.verify_workers, VERIFY_CHUNK)
             await verifier.start()
             self.verifier = verifier
@@ -345,12 +349,12 @@ class Pipeline:
                 self.paused.clear()
             signed = [i for i in items if i.digest is not None and i.error is None]
             pairs = _signatures(signed)
-            if self.verifier is None and self.config.verify_workers > 0 and pairs:
+            if self.verifier is None and pairs:  # a pipeline used without warm_up (tests)
                 try:
-                    await self.warm_up()  # a pipeline used without warm_up (tests)
+                    await self._start_verifier()
                 except Exception:
                     log.exception("the verifier processes did not start; recovering in place")
-                    self.config = dataclasses.replace(self.config, verify_workers=0)
+                    self.verifier_broken = True
             if self.verifier is not None:
                 recovering = self.verifier.submit(pairs)
             else:

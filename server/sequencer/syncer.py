@@ -22,11 +22,10 @@ import logging
 import os
 import signal
 import socket
-import subprocess
 from collections import deque
 from typing import Final
 
-from server.helpers import spawn_helper
+from server.helpers import Helper
 
 __all__ = ["Syncer", "SyncerLost", "serve_syncer"]
 
@@ -89,23 +88,19 @@ class Syncer:
     to ``path`` before the call is durable, and fails (``OSError``) if it cannot be made so."""
 
     def __init__(self) -> None:
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self.helper: Helper | None = None
         self._waiting: deque[asyncio.Future[None]] = deque()
-        self._reading: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self.proc, mine = spawn_helper("server.sequencer.syncer", "serve_syncer")
-        reader, self._writer = await asyncio.open_connection(sock=mine)
-        self._reading = asyncio.get_running_loop().create_task(self._read(reader))
+        self.helper = await Helper.start("server.sequencer.syncer", "serve_syncer", self._read)
 
     def sync(self, path: str) -> asyncio.Future[None]:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self._writer is None or self._reading is None or self._reading.done():
+        if self.helper is None or not self.helper.connected:
             fut.set_exception(SyncerLost("the journal syncer is not running"))
             return fut
         data = os.fsencode(path)
-        self._writer.write(len(data).to_bytes(_LEN, "little") + data)
+        self.helper.writer.write(len(data).to_bytes(_LEN, "little") + data)
         self._waiting.append(fut)
         return fut
 
@@ -128,15 +123,5 @@ class Syncer:
             waiting.popleft().set_exception(SyncerLost("the journal syncer exited"))
 
     async def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        if self.proc is not None:
-            loop = asyncio.get_running_loop()
-            try:
-                await asyncio.wait_for(loop.run_in_executor(None, self.proc.wait), 5)
-            except TimeoutError:
-                self.proc.kill()
-                await loop.run_in_executor(None, self.proc.wait)
-        if self._reading is not None:
-            self._reading.cancel()
-            await asyncio.gather(self._reading, return_exceptions=True)
+        if self.helper is not None:
+            await self.helper.close()

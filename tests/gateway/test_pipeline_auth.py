@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from client_sdk.signing import Signer, typed_digest
+from server.core.commands import ListToken
 from server.gateway.http import Metrics
 from server.gateway.pipeline import Pipeline, open_sequencer
 from server.gateway.server import wall_clock_ms
@@ -140,6 +141,25 @@ async def test_signed_actions_are_still_answered_when_the_verifiers_die(h: Harne
     forged = {**order(MALLORY), "account": ALICE.account}
     assert await h.code(conn, "place", forged) == "BAD_SIGNATURE"  # still checked
     assert await h.code(conn, "place", order(ALICE)) == "ok"
+
+
+async def test_the_syncer_never_takes_over_while_a_thread_write_is_in_flight(
+    tmp_path: Path,
+) -> None:
+    """Records must reach the journal in seal order: a pipeline that began on the journal
+    thread switches to the syncer only when nothing sealed is still being written."""
+    h = Harness(tmp_path)
+    try:
+        h.sequencer.submit(ListToken(WETH, "WETH", 18))
+        sealed = h.sequencer.seal()
+        assert sealed is not None and h.sequencer.in_flight
+        await h.pipeline.warm_up()
+        assert h.pipeline.syncer is None
+        h.sequencer.write(sealed)
+        await h.pipeline.warm_up()
+        assert h.pipeline.syncer is not None
+    finally:
+        await h.close()
 
 
 async def test_nonces_and_agents_survive_a_restart(tmp_path: Path) -> None:

@@ -17,8 +17,8 @@ from tests.auth.test_verifier import gone
 async def test_syncs_answer_in_order_and_fail_per_request(tmp_path: Path) -> None:
     syncer = Syncer()
     await syncer.start()
-    assert syncer.proc is not None
-    pid = syncer.proc.pid
+    assert syncer.helper is not None
+    pid = syncer.helper.pid
     try:
         a, b = tmp_path / "wal-a.log", tmp_path / "wal-b.log"
         a.write_bytes(b"x" * 100)
@@ -50,8 +50,8 @@ async def test_syncs_answer_in_order_and_fail_per_request(tmp_path: Path) -> Non
 async def test_a_lost_syncer_fails_what_waits_and_what_comes_after(tmp_path: Path) -> None:
     syncer = Syncer()
     await syncer.start()
-    assert syncer.proc is not None
-    pid = syncer.proc.pid
+    assert syncer.helper is not None
+    pid = syncer.helper.pid
     seg = tmp_path / "wal.log"
     seg.write_bytes(b"x")
     try:
@@ -65,4 +65,4 @@ async def test_a_lost_syncer_fails_what_waits_and_what_comes_after(tmp_path: Pat
             await syncer.sync(str(seg))
     finally:
         await syncer.close()
-    assert syncer.proc.returncode == -signal.SIGKILL  # reaped by close
+    assert syncer.helper.proc.returncode == -signal.SIGKILL  # reaped by close
