@@ -255,3 +255,13 @@ def test_client_sdk_never_imports_server() -> None:
             elif isinstance(node, ast.ImportFrom):
                 names = [node.module or ""]
             assert not any(n == "server" or n.startswith("server.") for n in names), path
+
+
+def test_the_sdk_and_the_server_share_one_set_of_action_types() -> None:
+    """The SDK stands alone (it never imports the server), so it keeps its own copy of the
+    EIP-712 types: they must stay the server's, field for field."""
+    from client_sdk import signing
+    from server.auth import eip712
+
+    assert signing.TYPES == eip712.TYPES
+    assert signing._type_string("EIP712Domain", signing._DOMAIN_FIELDS) == eip712.DOMAIN_TYPE

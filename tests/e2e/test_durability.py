@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -112,6 +113,71 @@ def test_no_acknowledged_order_is_lost_across_a_crash(tmp_path: Path) -> None:
         assert acked <= after  # every acknowledged order survived
         # What survived is a prefix of the flow: the journal never loses a middle batch.
         assert after == set(range(min(after), max(after) + 1))
+    finally:
+        code, stderr = again.stop()
+    assert code == 0, stderr
+
+
+def test_a_journal_that_cannot_be_synced_stops_the_server_before_any_answer(
+    tmp_path: Path,
+) -> None:
+    """Losing the journal syncer means nothing more can be made durable: the server exits
+    70 without answering. The unanswered order is in doubt (its record may have reached the
+    file before the sync failed); resending the same signed action is safe either way."""
+    order = signed_params(ALICE, "place", market=MKT, side="buy", price=1000 * E6, qty=LOT)
+    srv = start(tmp_path, "dev_operator = true\n")
+    try:
+
+        async def before() -> str:
+            r = await Raw.open(srv.ws_url)
+            await dev_setup(r, {ALICE.account: (0, 1_000_000 * E6)})
+            state: str = (await r.ok("dev_state_hash"))["state_hash"]
+            await r.close()
+            return state
+
+        state = asyncio.run(before())
+        [syncer] = [
+            pid
+            for pid in children(srv.proc.pid)
+            if b"serve_syncer" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        os.kill(syncer, signal.SIGKILL)
+
+        async def lost_order() -> list[dict[str, object]]:
+            r = await Raw.open(srv.ws_url)
+            await r.send(json.dumps({"id": 1, "method": "place", "params": order}))
+            answers = []
+            try:
+                while True:
+                    answers.append(await r.recv())
+            except (ConnectionClosed, TimeoutError):
+                return answers
+
+        assert asyncio.run(lost_order()) == []  # never acknowledged
+        assert srv.proc.wait(timeout=10) == 70
+        assert "journal write failed" in srv.proc.communicate()[1]
+    finally:
+        if srv.proc.poll() is None:
+            crash(srv)
+
+    again = start(tmp_path, "dev_operator = true\n")
+    try:
+
+        async def after() -> tuple[str, set[int], dict[str, object]]:
+            r = await Raw.open(again.ws_url)
+            recovered: str = (await r.ok("dev_state_hash"))["state_hash"]
+            orders = await open_orders(again.ws_url)
+            resent = await r.call("place", order)
+            await r.close()
+            return recovered, orders, resent
+
+        recovered, orders, resent = asyncio.run(after())
+        if orders:  # the record was on disk: the order counts once, and the resend is a replay
+            assert orders == {1}
+            assert resent["error"]["code"] == "NONCE_REUSED"  # type: ignore[index]
+        else:  # it was not: the state is the one before it, and the resend goes through
+            assert recovered == state
+            assert "result" in resent
     finally:
         code, stderr = again.stop()
     assert code == 0, stderr
